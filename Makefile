@@ -1,0 +1,66 @@
+# radio24 — `make run` runs the station, `make test` runs the whole suite.
+# Both set up whatever is missing first (venv, Python packages, livekit-server, Debian packages).
+
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+LIVEKIT_VERSION := v1.13.5
+TOOLS := .tools/bin
+APT_PACKAGES := espeak-ng open-jtalk-mecab-naist-jdic chromium
+
+.PHONY: setup run test test-unit lint migrate check-prompts bench clean-run
+
+setup: $(VENV)/.installed livekit-server apt-packages
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	@echo "==> Python environment ($(VENV)) from requirements.lock"
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.8
+	@$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	@$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $@
+
+.PHONY: livekit-server
+livekit-server:
+	@if command -v livekit-server >/dev/null || test -x $(TOOLS)/livekit-server; then :; else \
+	  echo "==> Building livekit-server $(LIVEKIT_VERSION) with Go into $(TOOLS) (first time only, ~3 min)"; \
+	  mkdir -p .tools/gobin && \
+	  GOBIN=$$PWD/.tools/gobin go install -v github.com/livekit/livekit-server/cmd/server@$(LIVEKIT_VERSION) 2>&1 \
+	    | awk '{ n++; if (n % 25 == 0) { printf "    ... %d packages compiled (%s)\n", n, $$0; fflush() } }' && \
+	  mkdir -p $(TOOLS) && mv .tools/gobin/server $(TOOLS)/livekit-server && \
+	  echo "    built $$($(TOOLS)/livekit-server --version)"; \
+	fi
+
+.PHONY: apt-packages
+apt-packages:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "==> Installing Debian packages: $$missing (offline voice, browser tests)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -q >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing >/dev/null && echo "    done"; \
+	fi
+
+run: setup
+	@$(BIN)/radio24 run
+
+test: setup
+	@$(BIN)/ruff check .
+	@$(BIN)/python -m pytest
+
+test-unit: $(VENV)/.installed
+	@$(BIN)/python -m pytest -m 'not integration and not browser'
+
+lint: $(VENV)/.installed
+	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check . || true
+
+migrate: $(VENV)/.installed
+	@$(BIN)/radio24 migrate
+
+check-prompts: $(VENV)/.installed
+	@$(BIN)/radio24 prompts check $(or $(DIR),$(RADIO_PROMPTS_DIR),prompts)
+
+clean-run:
+	rm -rf .run

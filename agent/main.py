@@ -1,0 +1,45 @@
+"""The host worker's composition root: `python agent/main.py dev|start`.
+
+It only wires things: settings, the AgentServer, and the host's session entry point. The host's
+behaviour lives in `agent/host.py`; the keeper dispatches it into the station room. The entry
+points are module-level because the job process receives them by pickling.
+"""
+
+from __future__ import annotations
+
+from livekit.agents import AgentServer, JobContext, JobRequest, cli
+
+from agent.host import run_host, worker_registered
+from agent.settings import HostSettings
+from radio24.settings import load
+
+
+async def on_request(request: JobRequest) -> None:
+    settings = load(HostSettings)
+    await request.accept(identity=settings.host_identity, name="radio24 host")
+
+
+async def entrypoint(ctx: JobContext) -> None:
+    await run_host(ctx, load(HostSettings))
+
+
+def build_server(settings: HostSettings) -> AgentServer:
+    server = AgentServer(
+        ws_url=settings.livekit_url,
+        api_key=settings.livekit_api_key,
+        api_secret=settings.livekit_api_secret.get_secret_value(),
+        host="127.0.0.1",
+        port=settings.host_health_port,
+        num_idle_processes=1,
+    )
+    server.rtc_session(entrypoint, agent_name=settings.agent_name, on_request=on_request)
+    server.on("worker_registered", lambda worker_id, _info: worker_registered(settings, worker_id))
+    return server
+
+
+def main() -> None:
+    cli.run_app(build_server(load(HostSettings)))
+
+
+if __name__ == "__main__":
+    main()
