@@ -62,5 +62,8 @@ migrate: $(VENV)/.installed
 check-prompts: $(VENV)/.installed
 	@$(BIN)/radio24 prompts check $(or $(DIR),$(RADIO_PROMPTS_DIR),prompts)
 
+bench: setup
+	@for b in bench/*.py; do echo "==> $$b"; $(BIN)/python $$b || exit 1; done
+
 clean-run:
 	rm -rf .run

@@ -183,10 +183,6 @@ def _openjtalk(jdic: Path) -> _OpenJTalk:
         return _openjtalk_loaded[jdic]
 
 
-def _load_openjtalk() -> None:
-    _openjtalk(_check_openjtalk())
-
-
 def _speak_japanese(sentence: str) -> tuple[np.ndarray, int]:
     engine = _openjtalk(_check_openjtalk())
     return engine.speak(sentence), engine.sample_rate
@@ -298,7 +294,7 @@ def _serve_openjtalk() -> None:
     os.dup2(2, 1)
     for line in sys.stdin.buffer:
         try:
-            pcm, _ = _speak_japanese(line.decode().rstrip("\n"))
+            pcm = _speak_sentence(line.decode().rstrip("\n"), "ja")
             status, payload = _REPLY_PCM, pcm.astype("<i2").tobytes()
         except OfflineVoiceUnavailable as e:
             status, payload = _REPLY_UNAVAILABLE, str(e).encode()
