@@ -344,7 +344,9 @@ class FakeRealtimeServer:
     ) -> Event:
         """Block until a received event (from index `since`) matches; return it.
 
-        `match` is an event type or a predicate on the parsed event. Raises TimeoutError.
+        `match` is an event type or a predicate on the parsed event. An event is recorded once
+        the server has handled it: its direct answers are sent (a reply is still streaming).
+        Raises TimeoutError.
         """
         pred = _matcher(match)
         deadline = time.monotonic() + timeout
@@ -529,8 +531,12 @@ class FakeRealtimeServer:
                         "The message is not valid JSON.",
                     )
                     continue
-                self._record(event)
-                await self._dispatch(conn, event)
+                # recorded once handled, so whoever waits for an event also sees its effects
+                # (instructions, commits, direct answers); a reply streams on afterwards
+                try:
+                    await self._dispatch(conn, event)
+                finally:
+                    self._record(event)
         finally:
             if conn.response_task is not None:
                 conn.response_task.cancel()
@@ -797,7 +803,7 @@ class FakeRealtimeServer:
                 "Cancellation failed: no active response found",
             )
             return
-        pass
+        conn.cancel_requested = True
 
     async def _on_response_create(self, conn: _Connection, event: Event) -> None:
         event_id = event.get("event_id")

@@ -271,8 +271,13 @@ async def test_interrupting_cancels_the_reply_mid_stream(
     await asyncio.wait_for(fake.wait_for_async("response.cancel"), 5)
     heard = (first.samples_per_channel + sum(f.samples_per_channel for f in rest)) / 24000
     assert heard < 1.0
-    status = [e["response"]["status"] for e in fake.sent if e["type"] == "response.done"]
-    assert status == ["cancelled"]
+
+    def statuses() -> list[str]:
+        return [e["response"]["status"] for e in fake.sent if e["type"] == "response.done"]
+
+    # the audio stream ends at output_item.done; response.done follows it
+    await asyncio.wait_for(fake.wait_until_async(lambda: bool(statuses())), 5)
+    assert statuses() == ["cancelled"]
 
 
 async def test_latency_delays_the_reply(fake: FakeRealtimeServer, session: RealtimeSession) -> None:
