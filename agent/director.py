@@ -107,6 +107,8 @@ class ProgramDirector:
         return lineup_at(self._programme, self._clock())
 
     def cue(self, state: StationState) -> Cue:
+        """What the host should do now. While a caller holds the floor or the host is mid-
+        utterance this is always CONTINUE, with `held` naming the cue that is waiting."""
         lineup = self.lineup()
         now, segment = lineup.at, lineup.current.segment
         avoid = _recent(state.recent, self._memory)
@@ -119,15 +121,14 @@ class ProgramDirector:
                 and (self._last_post is None or now - self._last_post >= POST_SPACING)
             )
         )
-        due = (
-            CueKind.STATION_ID
-            if id_due
-            else CueKind.INTRODUCE
-            if change
-            else CueKind.READ_POST
-            if post
-            else None
-        )
+        # Time-critical first: the ID on its minute, then the new segment, then a post.
+        due: CueKind | None = None
+        if id_due:
+            due = CueKind.STATION_ID
+        elif change:
+            due = CueKind.INTRODUCE
+        elif post:
+            due = CueKind.READ_POST
         on_air = self._programme.segments.get(self._introduced or "", segment)
         values = self._values(lineup, on_air, state)
         # Never cut into a caller's turn or the host's own sentence; the change waits, flagged.
@@ -137,7 +138,9 @@ class ProgramDirector:
         if due is CueKind.STATION_ID:
             self._last_id = id_due
             station = self._programme.station
-            line = f"{station.station_id.line} {station.ai_disclosure}"
+            # Japanese sentences run on without a space; others need one.
+            sep = "" if station.station_id.line.endswith(("。", "！", "？")) else " "
+            line = f"{station.station_id.line}{sep}{station.ai_disclosure}"
             text = (
                 "Give the station ID and time call now, in one or two sentences and your own "
                 "words, then carry on. It must say the station's name, the time and that an AI "
@@ -180,13 +183,18 @@ class ProgramDirector:
     def _id_due(self, now: datetime) -> datetime | None:
         """The scheduled ID minute now due and not yet given, if any."""
         minutes = self._programme.schedule.station_id_minutes
-        floor = now.replace(second=0, microsecond=0)
-        for back in range(60):
-            candidate = floor - timedelta(minutes=back)
-            if candidate.minute in minutes:
-                if now - candidate < ID_GRACE and candidate != self._last_id:
-                    return candidate
-                return None
+        if not minutes:
+            return None
+        hour = now.replace(minute=0, second=0, microsecond=0)
+        past = [m for m in minutes if m <= now.minute]
+        # Before the hour's first ID, the last one due was in the previous hour.
+        scheduled = (
+            hour.replace(minute=past[-1])
+            if past
+            else (hour - timedelta(hours=1)).replace(minute=minutes[-1])
+        )
+        if now - scheduled < ID_GRACE and scheduled != self._last_id:
+            return scheduled
         return None
 
     def _values(self, lineup: Lineup, segment: Segment, state: StationState) -> dict[str, str]:

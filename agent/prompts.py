@@ -165,7 +165,7 @@ def load_programme(path: str | os.PathLike[str]) -> Programme:
 
 
 def check(path: str | os.PathLike[str]) -> list[Problem]:
-    """Every problem in a prompts folder, in file order; empty when it can go on air."""
+    """Every problem in a prompts folder; empty when it can go on air."""
     return _read(Path(path))[1]
 
 
@@ -177,7 +177,7 @@ def check_main(argv: list[str], out: TextIO | None = None) -> int:
     if problems or programme is None:
         for p in problems:
             out.write(f"{root / p.file}:{p.line}: {p.message} — {p.fix}\n")
-        out.write(f"{len(problems)} problem(s) in {root}; nothing changed on air\n")
+        out.write(f"{len(problems)} problem(s) in {root}\n")
         return 1
     out.write(
         f"{root}: OK — {programme.station.name}, {len(programme.segments)} segments, "
@@ -269,6 +269,8 @@ def _parse_yaml(text: str, file: str, problems: _Problems) -> Any:
         mark = exc.problem_mark or exc.context_mark
         line = 1 + (mark.line if mark else 0)
         what = exc.problem or "is not valid YAML"
+        if exc.context and exc.context_mark and exc.context_mark.line + 1 != line:
+            what += f" ({exc.context} on line {exc.context_mark.line + 1})"
         problems.add(
             file,
             line,
@@ -282,7 +284,8 @@ def _parse_yaml(text: str, file: str, problems: _Problems) -> Any:
 
 def _read_text(root: Path, file: str, problems: _Problems) -> str | None:
     try:
-        return (root / file).read_text(encoding="utf-8")
+        # Some editors save a byte-order mark; it would hide the opening ---.
+        return (root / file).read_text(encoding="utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError:
         problems.add(file, 1, "the file is not UTF-8 text", "save it as UTF-8")
     except OSError as exc:
@@ -369,10 +372,23 @@ def _text(
 
 
 def _read(root: Path) -> tuple[Programme | None, list[Problem]]:
+    try:
+        return _read_folder(root)
+    except Exception as exc:  # a bug in the check must not look like a producer's mistake
+        problem = Problem(
+            ".",
+            1,
+            f"the check itself failed ({type(exc).__name__}: {exc})",
+            "report this to the engineers; the last good version stays on air",
+        )
+        return None, [problem]
+
+
+def _read_folder(root: Path) -> tuple[Programme | None, list[Problem]]:
     problems = _Problems()
     if not root.is_dir():
         problems.add(
-            str(root),
+            ".",
             1,
             "the prompts folder does not exist",
             "pass the folder that holds station.yaml",
@@ -683,10 +699,12 @@ def _read_day(
         problems.add(file, day_line, f"'{day}' must list its slots", item_fix)
         return None
     before = len(problems)
+    timed = True  # coverage can only be judged when every slot has good times
     slots: list[tuple[Slot, int]] = []
     for item, line in zip(value, value.lines, strict=True):
         if not isinstance(item, _Map):
             problems.add(file, line, f"a slot in '{day}' must have from, to and segment", item_fix)
+            timed = False
             continue
         _unknown_keys(item, ("from", "to", "segment"), file, problems)
         start, end = _minutes(item.get("from")), _minutes(item.get("to"))
@@ -709,10 +727,12 @@ def _read_day(
                 f"segment '{name}' is not defined",
                 f"create segments/{name}.md or use one of: {known}",
             )
-        if start is None or end is None or not isinstance(name, str):
+        if start is None or end is None:
+            timed = False
             continue
         if start == DAY_MINUTES:
             problems.add(file, line, f"a slot in '{day}' starts at 24:00", "start it at 00:00")
+            timed = False
         elif end <= start:
             problems.add(
                 file,
@@ -720,9 +740,10 @@ def _read_day(
                 f"{_clock(start)}-{_clock(end)} in '{day}' ends before it starts",
                 "a slot cannot cross midnight: end it at 24:00 and start the next at 00:00",
             )
+            timed = False
         else:
-            slots.append((Slot(start, end, name), line))
-    if len(problems) > before:
+            slots.append((Slot(start, end, str(name)), line))
+    if not timed:
         return None
     slots.sort(key=lambda s: s[0].start)
     reached, reached_line = 0, day_line

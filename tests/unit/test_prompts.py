@@ -177,9 +177,9 @@ def test_front_matter_syntax_error_names_its_line_in_the_file(folder: Path) -> N
     text = segment("Morning").replace("style: calm", "style: [calm")
     (folder / "segments/morning.md").write_text(text)
     problem = only(check(folder))
-    assert problem.file == "segments/morning.md"
-    assert problem.line in (3, 4)  # the open bracket, or where YAML noticed it
-    assert "YAML syntax" in problem.message
+    assert (problem.file, problem.line) == ("segments/morning.md", 4)  # where YAML noticed
+    assert problem.message.startswith("YAML syntax")
+    assert "on line 3" in problem.message  # where the bracket opened
 
 
 def test_unclosed_front_matter(folder: Path) -> None:
@@ -211,6 +211,17 @@ def test_overlapping_slots(folder: Path) -> None:
     assert "11:00-13:00" in problem.message and "overlaps the slot on line 4" in problem.message
 
 
+def test_undefined_segment_and_missing_hours_in_one_day_are_both_reported(folder: Path) -> None:
+    text = SCHEDULE.replace("segment: morning", "segment: mornig").replace(
+        '"13:00", to', '"14:00", to'
+    )
+    (folder / "schedule.yaml").write_text(text)
+    assert [(p.line, p.message) for p in check(folder)] == [
+        (4, "segment 'mornig' is not defined"),
+        (6, "nothing is scheduled 13:00-14:00 in 'every_day'"),
+    ]
+
+
 def test_missing_hours_in_a_day(folder: Path) -> None:
     (folder / "schedule.yaml").write_text(SCHEDULE.replace('from: "12:00"', 'from: "12:30"'))
     problem = only(check(folder))
@@ -235,10 +246,10 @@ def test_weekdays_without_any_schedule(folder: Path) -> None:
 
 def test_bad_time(folder: Path) -> None:
     (folder / "schedule.yaml").write_text(SCHEDULE.replace('to: "12:00"', 'to: "25:00"'))
-    problems = check(folder)
-    assert ("schedule.yaml", 4) == (problems[0].file, problems[0].line)
-    assert problems[0].message == "bad time to: '25:00' in 'every_day'"
-    assert '"HH:MM"' in problems[0].fix
+    problem = only(check(folder))
+    assert (problem.file, problem.line) == ("schedule.yaml", 4)
+    assert problem.message == "bad time to: '25:00' in 'every_day'"
+    assert '"HH:MM"' in problem.fix
 
 
 def test_slot_that_crosses_midnight(folder: Path) -> None:
@@ -258,7 +269,7 @@ def test_bad_timezone(folder: Path) -> None:
 
 
 def test_unknown_placeholder_in_a_segment_body(folder: Path) -> None:
-    body = "Say hello.\nIt is $tiem now, {\"json\": true}.\n"
+    body = 'Say hello.\nIt is $tiem now, {"json": true}.\n'
     (folder / "segments/night.md").write_text(segment("Night", body))
     problem = only(check(folder))
     assert (problem.file, problem.line) == ("segments/night.md", 10)
@@ -329,7 +340,11 @@ def test_station_ids_further_apart_than_the_station_asks(folder: Path) -> None:
 def test_every_problem_is_reported_at_once(folder: Path) -> None:
     (folder / "station.yaml").write_text(STATION.replace("UTC", "Mars/Olympus"))
     (folder / "segments/corner.md").write_text(segment("Corner", body="It is $tiem."))
-    (folder / "schedule.yaml").write_text(SCHEDULE.replace("segment: night }\n    - { from: \"06", "segment: nite }\n    - { from: \"06"))
+    (folder / "schedule.yaml").write_text(
+        SCHEDULE.replace(
+            'segment: night }\n    - { from: "06', 'segment: nite }\n    - { from: "06'
+        )
+    )
     problems = check(folder)
     assert {(p.file, p.line) for p in problems} == {
         ("station.yaml", 3),
@@ -381,3 +396,8 @@ def test_render_fills_placeholders_and_leaves_json_alone() -> None:
     assert render(text, station_name="24時間AIラジオ", time="07:00") == (
         '24時間AIラジオです、07:00。{"a": {"b": 1}} costs $5, 07:00ish'
     )
+
+
+def test_a_byte_order_mark_does_not_hide_the_front_matter(folder: Path) -> None:
+    (folder / "segments/night.md").write_text("\ufeff" + segment("Night"), encoding="utf-8")
+    assert load_programme(folder).segments["night"].title == "Night"
