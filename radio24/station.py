@@ -211,6 +211,7 @@ def _banner(settings: StationSettings) -> int:
     _out("")
     _out(f"  radio24 is on air in {time.time() - started:.1f}s")
     _out(f"  listen:   {api}/")
+    _out(f"  studio:   {api}/studio   (producers: radio24 producer add NAME)")
     _out(f"  LiveKit:  {os.environ['LIVEKIT_URL']}   room: {settings.radio_room}")
     _out(f"  host:     {mode}")
     _out(f"  logs:     {LOGS}/   stop: Ctrl-C")
