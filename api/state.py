@@ -1,17 +1,27 @@
-"""What the API holds open for its lifetime: one Postgres pool, one Redis client, settings."""
+"""What the API holds open for its lifetime: one Postgres pool, one Redis client, settings, and
+the background tasks it owns (the relay that hands owed posts to the host, the embedding
+worker, the live-event subscription). All start and stop with the app's lifespan."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import redis.asyncio as aioredis
 from fastapi import Depends, Request
 from psycopg_pool import AsyncConnectionPool
 
+from api.events import EventHub
+from api.metrics import Metrics
+from api.queue import PostQueue
 from api.settings import ApiSettings
+from db.memory import MemoryStore, MiniLMEmbedder, OpenAIEmbedder, keep_embedding
+
+log = logging.getLogger("radio24.api")
 
 
 @dataclass
@@ -19,20 +29,78 @@ class Station:
     settings: ApiSettings
     pool: AsyncConnectionPool
     redis: aioredis.Redis
+    metrics: Metrics
+    queue: PostQueue
+    hub: EventHub
+    memory: MemoryStore | None  # None when embeddings are off
+    embed_wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, settings: ApiSettings) -> AsyncIterator[Station]:
+    async def open(cls, settings: ApiSettings, metrics: Metrics) -> AsyncIterator[Station]:
         pool = AsyncConnectionPool(
-            settings.database_url.get_secret_value(), min_size=1, max_size=10, open=False
+            settings.database_url.get_secret_value(),
+            min_size=1,
+            max_size=10,
+            open=False,
+            timeout=5,
+            check=AsyncConnectionPool.check_connection,
         )
         await pool.open(wait=False)
-        client = aioredis.from_url(settings.redis_url, decode_responses=True)
+        client = aioredis.from_url(
+            settings.redis_url, decode_responses=True, socket_connect_timeout=1, socket_timeout=2
+        )
+        station = cls(
+            settings=settings,
+            pool=pool,
+            redis=client,
+            metrics=metrics,
+            queue=PostQueue(pool, client, metrics),
+            hub=EventHub(
+                client, metrics, settings.api_ws_queue_size, settings.api_ws_send_timeout_seconds
+            ),
+            memory=_memory(settings, pool),
+        )
+        tasks = [
+            asyncio.create_task(
+                station.queue.run_relay(settings.api_relay_interval_seconds), name="relay"
+            ),
+            asyncio.create_task(station.hub.run(), name="events"),
+        ]
+        if station.memory is not None:
+            tasks.append(
+                asyncio.create_task(
+                    keep_embedding(
+                        station.memory,
+                        station.embed_wake,
+                        settings.api_embed_interval_seconds,
+                        metrics.embedded.inc,
+                    ),
+                    name="embeddings",
+                )
+            )
         try:
-            yield cls(settings=settings, pool=pool, redis=client)
+            yield station
         finally:
+            for task in tasks:
+                task.cancel()
+            _, stuck = await asyncio.wait(tasks, timeout=5)
+            for task in stuck:
+                log.error("background task did not stop", extra={"task": task.get_name()})
             await client.aclose()
             await pool.close()
+
+
+def _memory(settings: ApiSettings, pool: AsyncConnectionPool) -> MemoryStore | None:
+    choice = settings.api_embeddings
+    if choice == "off":
+        return None
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+    if choice == "openai" or (choice == "auto" and key):
+        if not key:
+            raise ValueError("API_EMBEDDINGS=openai needs OPENAI_API_KEY")
+        return MemoryStore(pool, OpenAIEmbedder(key, settings.openai_base_url))
+    return MemoryStore(pool, MiniLMEmbedder())
 
 
 def _station(request: Request) -> Station:

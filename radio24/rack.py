@@ -137,6 +137,22 @@ def postgres(pgdata: Path, port: int) -> Part:
     return Part("postgres", argv, port, user=_pg_user())
 
 
+def wait_postgres(port: int, timeout: float) -> None:
+    """The port opens before Postgres accepts sessions ("the database system is starting up")."""
+    import psycopg
+
+    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            psycopg.connect(url, connect_timeout=2).close()
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def create_database(port: int, name: str) -> str:
     """Create a database (if missing) on the local server; return its URL."""
     import psycopg

@@ -243,6 +243,7 @@ def migrate() -> int:
         rack.prepare_postgres(PGDATA)
         proc = rack.popen(rack.postgres(PGDATA, port), LOGS / "postgres.log")
         rack.wait_port(port, 30, proc)
+        rack.wait_postgres(port, 30)
     try:
         url = rack.create_database(port, "radio24")
         _out(f"applied: {db_migrate.apply(url) or 'none (up to date)'}")

@@ -88,6 +88,7 @@ def postgres_server(parts_dir: Path) -> Iterator[Postgres]:
     port = rack.free_port()
     proc = _start(rack.postgres(pgdata, port), parts_dir)
     try:
+        rack.wait_postgres(port, 30)
         template = "radio24_template"
         migrate.apply(rack.create_database(port, template))
         yield Postgres(port, template)

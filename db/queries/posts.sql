@@ -1,23 +1,75 @@
--- name: insert_listener^
-INSERT INTO people (nickname) VALUES (:nickname) RETURNING id, nickname, role;
+-- Listener posts as the API sees them: created, handed to the host, reviewed by producers.
+-- The host's side (reading and airing a post exactly once) is in host.sql.
 
--- name: insert_post^
-INSERT INTO posts (author_id, text, idempotency_key)
-VALUES (:author_id, :text, :idempotency_key)
-RETURNING id, status, created_at;
+-- name: insert_post(author_id, text, idempotency_key, status, reason)^
+-- A retried request with the same Idempotency-Key inserts nothing (and returns no row).
+INSERT INTO posts (author_id, text, idempotency_key, status, reason)
+VALUES (:author_id, :text, :idempotency_key, :status, :reason)
+ON CONFLICT (author_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING id, status, reason, created_at, text;
 
--- name: insert_embedding!
-INSERT INTO post_embeddings (post_id, model, embedding)
-VALUES (:post_id, :model, :embedding)
-ON CONFLICT (post_id, model) DO UPDATE SET embedding = EXCLUDED.embedding;
+-- name: post_by_idempotency_key(author_id, idempotency_key)^
+SELECT id, status, reason, created_at, text
+FROM posts
+WHERE author_id = :author_id AND idempotency_key = :idempotency_key;
 
--- name: nearest_posts_minilm
--- Nearest posts by meaning among embeddings of the MiniLM model; the cast matches the index.
-SELECT p.id, p.text, p.created_at, a.nickname AS author,
-       e.embedding::vector(384) <=> (:query)::vector(384) AS distance
-FROM post_embeddings e
-JOIN posts p ON p.id = e.post_id
+-- name: claim_owed_post(id)$
+-- Lock one post that is queued and not yet handed over, so two instances never both hand it.
+SELECT id FROM posts
+WHERE id = :id AND status = 'queued' AND enqueued_at IS NULL
+FOR UPDATE SKIP LOCKED;
+
+-- name: claim_owed_posts(n)
+-- The relay: queued posts Redis never received, oldest first, locked while handed over.
+SELECT id FROM posts
+WHERE status = 'queued' AND enqueued_at IS NULL
+ORDER BY created_at
+LIMIT :n
+FOR UPDATE SKIP LOCKED;
+
+-- name: mark_enqueued(ids)!
+UPDATE posts SET enqueued_at = now() WHERE id = ANY(:ids);
+
+-- name: posts_of(author_id, n)
+-- A listener's own posts, newest first.
+SELECT id, text, status, reason, created_at, aired_at
+FROM posts
+WHERE author_id = :author_id
+ORDER BY created_at DESC
+LIMIT :n;
+
+-- name: list_posts(status, before, n)
+-- Producers' view: every post (or those of one status), newest first, paged by created_at.
+SELECT p.id, p.text, p.status, p.reason, p.created_at, p.aired_at, p.author_id,
+       a.nickname AS author, a.banned_at IS NOT NULL AS author_banned, p.enqueued_at
+FROM posts p
 JOIN people a ON a.id = p.author_id
-WHERE e.model = 'all-MiniLM-L6-v2' AND p.status IN ('queued', 'aired')
-ORDER BY e.embedding::vector(384) <=> (:query)::vector(384)
-LIMIT :k;
+WHERE (:status::text IS NULL OR p.status = :status)
+  AND (:before::timestamptz IS NULL OR p.created_at < :before)
+ORDER BY p.created_at DESC
+LIMIT :n;
+
+-- name: review_post(id, status, reason, reviewed_by, from_statuses)^
+-- A producer's decision; only from the statuses the action allows (aired is final). Back to
+-- queued means owed to the host again.
+UPDATE posts
+SET status = :status, reason = :reason, reviewed_by = :reviewed_by, updated_at = now(),
+    enqueued_at = CASE WHEN :status = 'queued' THEN NULL ELSE enqueued_at END
+WHERE id = :id AND status = ANY(:from_statuses)
+RETURNING id, author_id, status, reason;
+
+-- name: post_status(id)$
+SELECT status FROM posts WHERE id = :id;
+
+-- name: hide_queued_posts_of(author_id, reason)
+-- A banned listener's waiting posts never air.
+UPDATE posts SET status = 'hidden', reason = :reason, updated_at = now()
+WHERE author_id = :author_id AND status = 'queued'
+RETURNING id;
+
+-- name: posts_by_status()
+SELECT status, count(*) FROM posts GROUP BY status;
+
+-- name: owed_to_host()$
+-- Queued posts not yet handed to the host (waiting for Redis).
+SELECT count(*) FROM posts WHERE status = 'queued' AND enqueued_at IS NULL;

@@ -14,7 +14,7 @@ from radio24.settings import StationSettings, load
 
 
 def _load_in_child(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    code = "from api.settings import ApiSettings; from radio24.settings import load; load(ApiSettings)"
+    code = "import api.settings, radio24.settings as s; s.load(api.settings.ApiSettings)"
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT", "RADIO", "API_"))}
     return subprocess.run([sys.executable, "-c", code], env=clean | env, capture_output=True,
                           text=True, timeout=60)  # fmt: skip

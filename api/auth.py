@@ -1,0 +1,236 @@
+"""Who is asking: guest listeners by nickname, producers by password, and the API's own tokens.
+
+Tokens are JWTs (HS256, `API_JWT_SECRET`) that name the person; the role and the ban are read
+from Postgres on every request, so a ban or a demotion takes effect at once, not at expiry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field, field_validator
+
+from api import limits
+from api.moderation import clean_nickname
+from api.queries import queries
+from api.state import StationDep
+
+Role = Literal["listener", "producer", "admin"]
+STAFF: tuple[Role, ...] = ("producer", "admin")
+ISSUER = AUDIENCE = "radio24"
+ALGORITHM = "HS256"
+
+hasher = PasswordHasher()
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the username is unknown, so a wrong name costs as long as a wrong
+    password and does not reveal which names exist."""
+    return hasher.hash("radio24-no-such-user")
+
+
+router = APIRouter(prefix="/api", tags=["auth"])
+_bearer = HTTPBearer(auto_error=False, description="The token from /api/session or /api/auth/login")
+
+
+@dataclass(frozen=True)
+class Person:
+    id: uuid.UUID
+    nickname: str
+    role: Role
+
+    @property
+    def staff(self) -> bool:
+        return self.role in STAFF
+
+
+def issue_token(
+    secret: str, person: Person, ttl: int, *, now: float | None = None
+) -> tuple[str, int]:
+    """A signed token for `person`, and its expiry (Unix seconds)."""
+    issued = int(time.time() if now is None else now)
+    expires = issued + ttl
+    claims = {
+        "sub": str(person.id),
+        "role": person.role,
+        "name": person.nickname,
+        "iat": issued,
+        "exp": expires,
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM), expires
+
+
+def read_token(secret: str, token: str) -> uuid.UUID:
+    """The person id a valid token names; `jwt.InvalidTokenError` for anything else (forged,
+    expired, another algorithm including `none`, another audience)."""
+    claims = jwt.decode(
+        token,
+        secret,
+        algorithms=[ALGORITHM],
+        audience=AUDIENCE,
+        issuer=ISSUER,
+        options={"require": ["sub", "exp", "iat"]},
+    )
+    try:
+        return uuid.UUID(str(claims["sub"]))
+    except ValueError as exc:
+        raise jwt.InvalidTokenError("subject is not a person id") from exc
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, {"WWW-Authenticate": "Bearer"})
+
+
+async def person_for_token(station: StationDep, token: str | None) -> Person:
+    """The person behind a bearer token: 401 when it is missing or invalid, 403 when banned."""
+    if not token:
+        raise _unauthorized("sign in first: send Authorization: Bearer <token>")
+    try:
+        person_id = read_token(station.settings.api_jwt_secret.get_secret_value(), token)
+    except jwt.ExpiredSignatureError:
+        raise _unauthorized("token expired: sign in again") from None
+    except jwt.InvalidTokenError:
+        raise _unauthorized("invalid token") from None
+    async with station.pool.connection() as conn:
+        row = await queries.person_by_id(conn, id=person_id)
+    if row is None:
+        raise _unauthorized("unknown person: sign in again")
+    if row[3] is not None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "banned from this station")
+    return Person(row[0], row[1], row[2])
+
+
+async def _current_person(
+    station: StationDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Person:
+    return await person_for_token(station, credentials.credentials if credentials else None)
+
+
+CurrentPerson = Annotated[Person, Depends(_current_person)]
+
+
+def require(*roles: Role) -> Callable[..., Awaitable[Person]]:
+    async def check(person: CurrentPerson) -> Person:
+        if person.role not in roles:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"needs role: {' or '.join(roles)}")
+        return person
+
+    return check
+
+
+Producer = Annotated[Person, Depends(require("producer", "admin"))]
+
+
+# --- Routes ------------------------------------------------------------------------------------
+
+
+class SessionIn(BaseModel):
+    nickname: str = Field(max_length=200, examples=["Mika"])
+
+    @field_validator("nickname")
+    @classmethod
+    def _nickname(cls, value: str) -> str:
+        return clean_nickname(value)
+
+
+class PersonOut(BaseModel):
+    id: uuid.UUID
+    nickname: str
+    role: Role
+
+
+class TokenOut(BaseModel):
+    token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: datetime
+    person: PersonOut
+
+
+def _token_out(station: StationDep, person: Person, ttl: int) -> TokenOut:
+    token, expires = issue_token(station.settings.api_jwt_secret.get_secret_value(), person, ttl)
+    return TokenOut(
+        token=token,
+        expires_at=datetime.fromtimestamp(expires, UTC),
+        person=PersonOut(id=person.id, nickname=person.nickname, role=person.role),
+    )
+
+
+@router.post("/session", status_code=status.HTTP_201_CREATED, response_model=TokenOut)
+async def start_session(body: SessionIn, station: StationDep) -> TokenOut:
+    """Become a guest listener under a nickname; returns the API token for the other routes."""
+    async with station.pool.connection() as conn:
+        if await queries.staff_by_name(conn, name=body.nickname) is not None:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, "that nickname belongs to the station's staff"
+            )
+        row = await queries.insert_listener(conn, nickname=body.nickname)
+    person = Person(row[0], row[1], row[2])
+    station.metrics.sessions.inc()
+    return _token_out(station, person, station.settings.api_session_ttl_seconds)
+
+
+class LoginIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
+    password: str = Field(min_length=1, max_length=1024)
+
+
+def _verify(password_hash: str, password: str) -> tuple[bool, bool]:
+    """(matches, needs rehash); CPU-heavy on purpose, so it runs in a thread."""
+    try:
+        hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False, False
+    return True, hasher.check_needs_rehash(password_hash)
+
+
+@router.post("/auth/login", response_model=TokenOut)
+async def login(body: LoginIn, request: Request, station: StationDep) -> Any:
+    """A producer or admin signs in with the username and password set by `radio24 producer add`."""
+    client = request.client.host if request.client else "?"
+    settings = station.settings
+    key = f"login:{body.username.lower()}:{client}"
+    limit, window = settings.api_login_rate_limit, settings.api_login_rate_window_seconds
+    # Checked before the password, so a guesser over the limit learns nothing more.
+    decision = await limits.check(station.redis, key, limit, window)
+    if not decision.allowed:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "too many failed sign-ins: wait and retry",
+            {"Retry-After": str(decision.retry_after)},
+        )
+    async with station.pool.connection() as conn:
+        row = await queries.staff_by_name(conn, name=body.username)
+    ok, rehash = await asyncio.to_thread(_verify, row[3] if row else _dummy_hash(), body.password)
+    if not ok or row is None:
+        await limits.hit(station.redis, key, limit, window)
+        raise _unauthorized("wrong username or password")
+    if row[4] is not None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this account is disabled")
+    if rehash:
+        new_hash = await asyncio.to_thread(hasher.hash, body.password)
+        async with station.pool.connection() as conn:
+            await queries.set_password_hash(conn, id=row[0], password_hash=new_hash)
+    person = Person(row[0], row[1], row[2])
+    return _token_out(station, person, settings.api_producer_ttl_seconds)
+
+
+@router.get("/me", response_model=PersonOut)
+async def me(person: CurrentPerson) -> PersonOut:
+    """Who this token belongs to."""
+    return PersonOut(id=person.id, nickname=person.nickname, role=person.role)

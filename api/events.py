@@ -1,0 +1,243 @@
+"""Live events for pages: `WS /api/ws` pushes the segment, the floor, the listener count and the
+status changes of the listener's own posts.
+
+Events travel through the Redis pub/sub channel `radio24:events` as JSON objects with a `type`
+(`segment`, `floor`, `listeners`, `post_status`), so any API instance serves any client: the host
+publishes the station's state and airings, the API a producer's decisions. Each instance has one
+subscription (a task of its lifespan) and fans out to its clients through a bounded queue per
+client: a slow or dead client loses its connection (close code 1013), never delays the others.
+
+The latest public state is kept in the Redis hash `radio24:state` (fields `segment`, `next`,
+`floor`, `listeners`, each a JSON string), so a new client starts from a snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import redis.asyncio as aioredis
+from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
+from redis.exceptions import RedisError
+
+from api.metrics import Metrics
+
+if TYPE_CHECKING:
+    from api.auth import Person
+    from api.state import Station
+
+EVENTS = "radio24:events"
+STATE = "radio24:state"
+PUBLIC = ("segment", "floor", "listeners")
+STATE_FIELDS = ("segment", "next", "floor", "listeners")
+CLOSE_TOO_SLOW = 1013  # "try again later"
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
+
+log = logging.getLogger("radio24.api.events")
+router = APIRouter(prefix="/api", tags=["events"])
+
+
+async def publish(redis: aioredis.Redis, message: dict[str, Any]) -> bool:
+    """Publish one event to every API instance; False (logged) when Redis is unreachable."""
+    try:
+        await redis.publish(EVENTS, json.dumps(message, default=str))
+        return True
+    except (RedisError, OSError) as exc:
+        log.warning("event not published", extra={"type": message.get("type"), "error": repr(exc)})
+        return False
+
+
+def post_status_event(post_id: object, listener_id: object, status: str) -> dict[str, Any]:
+    return {
+        "type": "post_status",
+        "post_id": str(post_id),
+        "listener_id": str(listener_id),
+        "status": status,
+    }
+
+
+def state_fields(message: dict[str, Any]) -> dict[str, str]:
+    """What a public event changes in `radio24:state`: the value under the event's own type
+    when it has one (`{"type": "floor", "floor": {...}}`), else the event without `type`;
+    a segment event may also carry `next`."""
+    kind = message["type"]
+    body = {k: v for k, v in message.items() if k != "type"}
+    value = body.pop(kind) if kind in body else body
+    fields = {kind: json.dumps(value)}
+    if kind == "segment" and "next" in body:
+        fields["next"] = json.dumps(body["next"])
+    return fields
+
+
+def _raise_if_cancelled() -> None:
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+@dataclass(eq=False)
+class Client:
+    person_id: str
+    staff: bool
+    queue: asyncio.Queue[str]
+    dropped: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def wants(self, message: dict[str, Any]) -> bool:
+        kind = message.get("type")
+        if kind in PUBLIC:
+            return True
+        if kind == "post_status":
+            return self.staff or message.get("listener_id") == self.person_id
+        return False
+
+
+class EventHub:
+    def __init__(
+        self, redis: aioredis.Redis, metrics: Metrics, queue_size: int, send_timeout: float
+    ) -> None:
+        self.redis = redis
+        self.metrics = metrics
+        self.queue_size = queue_size
+        self.send_timeout = send_timeout
+        self.clients: set[Client] = set()
+        self.subscribed = asyncio.Event()  # set while the subscription is live
+
+    # --- One subscription per instance ---------------------------------------------------
+
+    async def run(self) -> None:
+        """The hub's task: stay subscribed (reconnecting with backoff) until cancelled."""
+        backoff = 0.1
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(EVENTS)
+                self.subscribed.set()
+                backoff = 0.1
+                while True:
+                    message = await pubsub.get_message(timeout=0.5)
+                    # redis-py may swallow a cancellation inside get_message: look each turn.
+                    _raise_if_cancelled()
+                    if message is not None and message["type"] == "message":
+                        await self.dispatch(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                _raise_if_cancelled()  # redis-py can turn a cancellation into another error
+                if self.subscribed.is_set():
+                    log.warning("events: subscription lost", extra={"error": repr(exc)})
+            finally:
+                self.subscribed.clear()
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    async def dispatch(self, raw: str | bytes) -> None:
+        """Fan one event out to the clients it concerns; never waits for a client."""
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        try:
+            message = json.loads(text)
+        except ValueError:
+            log.warning("events: message is not JSON, ignored")
+            return
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            return
+        for client in list(self.clients):
+            if not client.wants(message):
+                continue
+            try:
+                client.queue.put_nowait(text)
+            except asyncio.QueueFull:
+                self._drop(client)
+        if message["type"] in PUBLIC:
+            with contextlib.suppress(RedisError, OSError):
+                await self.redis.hset(STATE, mapping=state_fields(message))
+
+    def _drop(self, client: Client) -> None:
+        if not client.dropped.is_set():
+            client.dropped.set()
+            self.metrics.ws_dropped.inc()
+            log.info("events: slow client dropped", extra={"person_id": client.person_id})
+
+    async def snapshot(self) -> dict[str, Any]:
+        try:
+            raw = await self.redis.hgetall(STATE)
+        except (RedisError, OSError):
+            raw = {}
+        state: dict[str, Any] = {"type": "snapshot"}
+        for name in STATE_FIELDS:
+            try:
+                state[name] = json.loads(raw[name]) if name in raw else None
+            except ValueError:
+                state[name] = None
+        return state
+
+    # --- One connection ------------------------------------------------------------------
+
+    async def serve(self, ws: WebSocket, person: Person) -> None:
+        client = Client(str(person.id), person.staff, asyncio.Queue(self.queue_size))
+        self.clients.add(client)  # before the snapshot, so nothing falls between the two
+        self.metrics.ws_clients.set(len(self.clients))
+        tasks: list[asyncio.Task[Any]] = []
+        try:
+            await asyncio.wait_for(
+                ws.send_text(json.dumps(await self.snapshot())), self.send_timeout
+            )
+            tasks = [
+                asyncio.create_task(self._send(ws, client)),
+                asyncio.create_task(self._receive(ws)),
+                asyncio.create_task(client.dropped.wait()),
+            ]
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        except (TimeoutError, WebSocketDisconnect, RuntimeError, OSError):
+            self._drop(client)
+        finally:
+            for task in tasks:
+                task.cancel()
+            self.clients.discard(client)
+            self.metrics.ws_clients.set(len(self.clients))
+        if client.dropped.is_set():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(CLOSE_TOO_SLOW, "too slow: reconnect"), 1.0)
+
+    async def _send(self, ws: WebSocket, client: Client) -> None:
+        while True:
+            text = await client.queue.get()
+            try:
+                await asyncio.wait_for(ws.send_text(text), self.send_timeout)
+            except TimeoutError:
+                self._drop(client)
+                return
+
+    @staticmethod
+    async def _receive(ws: WebSocket) -> None:
+        """Read (and ignore) what the client sends, to notice when it goes away."""
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+
+
+@router.websocket("/ws")
+async def events(ws: WebSocket, token: str | None = None) -> None:
+    """Live events. Authenticate with `?token=` (browsers cannot set headers on a WebSocket) or
+    an `Authorization: Bearer` header. The first message is a snapshot of the public state."""
+    from api.auth import person_for_token
+
+    station: Station = ws.app.state.station
+    header = ws.headers.get("authorization", "")
+    if not token and header.lower().startswith("bearer "):
+        token = header[7:].strip()
+    await ws.accept()
+    try:
+        person = await person_for_token(station, token)
+    except HTTPException as exc:
+        code = CLOSE_FORBIDDEN if exc.status_code == 403 else CLOSE_UNAUTHORIZED
+        await ws.close(code, str(exc.detail))
+        return
+    await station.hub.serve(ws, person)

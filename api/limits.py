@@ -1,0 +1,78 @@
+"""Rate limits in Redis, shared by every API instance: a sliding window per key.
+
+A limit protects the air, not the data: when Redis is unreachable the request goes through
+(Postgres still records it) and the failure is logged and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+import time
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+log = logging.getLogger("radio24.api.limits")
+
+PREFIX = "radio24:ratelimit:"
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    retry_after: int = 0  # whole seconds until one more request would be allowed
+
+
+async def hit(
+    redis: aioredis.Redis, key: str, limit: int, window: float, *, now: float | None = None
+) -> Decision:
+    """Count one request under `key`; refuse it when `limit` already fell in the last `window`
+    seconds. A refused request does not count, so a client that waits `retry_after` gets in."""
+    now = time.time() if now is None else now
+    name = PREFIX + key
+    member = f"{now:.6f}:{secrets.token_hex(4)}"
+    try:
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(name, 0, now - window)
+            pipe.zadd(name, {member: now})
+            pipe.zcard(name)
+            pipe.zrange(name, 0, 0, withscores=True)
+            pipe.expire(name, math.ceil(window) + 1)
+            _, _, count, oldest, _ = await pipe.execute()
+        if count <= limit:
+            return Decision(True)
+        await redis.zrem(name, member)
+    except (RedisError, OSError) as exc:
+        log.warning(
+            "rate limit unavailable, request allowed", extra={"key": key, "error": repr(exc)}
+        )
+        return Decision(True)
+    return _refused(oldest, window, now)
+
+
+async def check(
+    redis: aioredis.Redis, key: str, limit: int, window: float, *, now: float | None = None
+) -> Decision:
+    """Whether one more request under `key` would be allowed, without counting it."""
+    now = time.time() if now is None else now
+    name = PREFIX + key
+    try:
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(name, 0, now - window)
+            pipe.zcard(name)
+            pipe.zrange(name, 0, 0, withscores=True)
+            _, count, oldest = await pipe.execute()
+    except (RedisError, OSError) as exc:
+        log.warning(
+            "rate limit unavailable, request allowed", extra={"key": key, "error": repr(exc)}
+        )
+        return Decision(True)
+    return Decision(True) if count < limit else _refused(oldest, window, now)
+
+
+def _refused(oldest: list[tuple[str, float]], window: float, now: float) -> Decision:
+    first = float(oldest[0][1]) if oldest else now
+    return Decision(False, max(1, math.ceil(first + window - now)))

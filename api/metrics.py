@@ -1,0 +1,157 @@
+"""Prometheus metrics: requests and latency by route, posts by status, the host's queue, the
+embedding lag, live-event clients.
+
+Each app has its own registry (several apps in one test process must not collide). Gauges that
+describe the station rather than this process are read from Postgres and Redis at scrape time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from api.state import Station
+
+log = logging.getLogger("radio24.api.metrics")
+
+router = APIRouter(tags=["operations"])
+
+STATUSES = ("queued", "aired", "rejected", "hidden")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "radio24_api_requests", "HTTP requests", ["method", "route", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "radio24_api_request_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=r,
+        )
+        self.sessions = Counter("radio24_api_sessions", "Guest sessions started", registry=r)
+        self.posts_created = Counter(
+            "radio24_posts_created",
+            "Posts accepted by the API, by outcome",
+            ["outcome"],
+            registry=r,
+        )
+        self.handover_failures = Counter(
+            "radio24_posts_handover_failures", "Posts kept for the relay: Redis refused", registry=r
+        )
+        self.relayed = Counter(
+            "radio24_posts_relayed", "Posts the relay handed over after a Redis failure", registry=r
+        )
+        self.moderation_unavailable = Counter(
+            "radio24_moderation_unavailable",
+            "Posts checked by the blocklist only: OpenAI moderation did not answer",
+            registry=r,
+        )
+        self.posts = Gauge("radio24_posts", "Posts by status", ["status"], registry=r)
+        self.queue_owed = Gauge(
+            "radio24_queue_owed",
+            "Queued posts not yet handed to the host (Redis down)",
+            registry=r,
+        )
+        self.queue_stream = Gauge(
+            "radio24_queue_stream_length", "Entries in the radio24:posts stream", registry=r
+        )
+        self.queue_pending = Gauge(
+            "radio24_queue_pending",
+            "Stream entries the host has read but not acknowledged",
+            registry=r,
+        )
+        self.embedding_waiting = Gauge(
+            "radio24_embedding_lag_posts", "Posts waiting for an embedding", registry=r
+        )
+        self.embedding_lag = Gauge(
+            "radio24_embedding_lag_seconds",
+            "Age of the oldest post waiting for an embedding",
+            registry=r,
+        )
+        self.embedded = Counter("radio24_embedded_posts", "Posts embedded", registry=r)
+        self.ws_clients = Gauge("radio24_ws_clients", "Live-event clients connected", registry=r)
+        self.ws_dropped = Counter(
+            "radio24_ws_dropped", "Live-event clients closed for falling behind", registry=r
+        )
+
+
+class RequestMetrics:
+    """Pure ASGI middleware: counts and times HTTP requests by route template (never the raw
+    path, whose ids would explode the label set)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            method = scope["method"]
+            self.metrics.requests.labels(method, path, str(status)).inc()
+            self.metrics.latency.labels(method, path).observe(time.perf_counter() - started)
+
+
+async def refresh(station: Station) -> None:
+    """Read the station's gauges; a part that does not answer leaves its gauges as they were."""
+    from api.queries import queries
+    from api.queue import GROUP, STREAM
+
+    m = station.metrics
+    try:
+        async with station.pool.connection(timeout=2) as conn:
+            counts = {s: n async for s, n in queries.posts_by_status(conn)}
+            owed = await queries.owed_to_host(conn)
+        for s in STATUSES:
+            m.posts.labels(s).set(counts.get(s, 0))
+        m.queue_owed.set(owed or 0)
+        if station.memory is not None:
+            lag = await station.memory.lag()
+            m.embedding_waiting.set(lag.waiting)
+            m.embedding_lag.set(lag.oldest_seconds)
+    except Exception as exc:
+        log.warning("metrics: postgres unavailable", extra={"error": repr(exc)})
+    try:
+        m.queue_stream.set(await station.redis.xlen(STREAM))
+        groups = await station.redis.xinfo_groups(STREAM)
+        m.queue_pending.set(sum(g["pending"] for g in groups if g["name"] == GROUP))
+    except Exception as exc:
+        log.warning("metrics: redis unavailable", extra={"error": repr(exc)})
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    station: Station = request.app.state.station
+    await refresh(station)
+    return Response(generate_latest(station.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,273 @@
+"""Listener posts: written, moderated, stored, handed to the host; reviewed by producers.
+
+Status flow: `queued → aired | rejected | hidden`. Postgres is the source of truth: a post is
+stored (rejected ones too, with the reason) before it is handed to the host (api/queue.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import httpx
+from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from pydantic import BaseModel, Field, field_validator
+
+from api import limits, moderation
+from api.auth import CurrentPerson, Producer
+from api.events import post_status_event, publish
+from api.queries import queries
+from api.state import Station, StationDep
+
+log = logging.getLogger("radio24.api.posts")
+router = APIRouter(prefix="/api/posts", tags=["posts"])
+
+PostStatus = Literal["queued", "aired", "rejected", "hidden"]
+MODERATION_MODEL = "omni-moderation-latest"
+
+
+class PostIn(BaseModel):
+    text: str = Field(examples=["Good morning from Osaka! Play something calm?"])
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        return moderation.clean_post_text(value)
+
+
+class PostOut(BaseModel):
+    id: uuid.UUID
+    status: PostStatus
+    reason: str | None = None
+    text: str
+    created_at: datetime
+    aired_at: datetime | None = None
+
+
+class ReviewedPostOut(PostOut):
+    author_id: uuid.UUID
+    author: str
+    author_banned: bool
+    handed_to_host_at: datetime | None = None
+
+
+def _post(row: Any) -> PostOut:
+    post_id, status_, reason, created_at, text = row
+    return PostOut(id=post_id, status=status_, reason=reason, text=text, created_at=created_at)
+
+
+async def _openai_verdict(station: Station, text: str) -> moderation.Verdict:
+    settings = station.settings
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+    if not key or not settings.api_openai_moderation:
+        return moderation.ALLOWED
+    url = (settings.openai_base_url or "https://api.openai.com/v1").rstrip("/") + "/moderations"
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            resp = await client.post(
+                url,
+                headers={"Authorization": f"Bearer {key}"},
+                json={"model": MODERATION_MODEL, "input": text},
+            )
+            resp.raise_for_status()
+            return moderation.openai_verdict(resp.json())
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        # The blocklist still applied; an outage of the moderation service must not stop posts.
+        station.metrics.moderation_unavailable.inc()
+        log.warning("openai moderation unavailable, blocklist only", extra={"error": repr(exc)})
+        return moderation.ALLOWED
+
+
+async def _verdict(station: Station, text: str) -> moderation.Verdict:
+    async with station.pool.connection() as conn:
+        terms = [row[0] async for row in queries.blocklist_terms(conn)]
+    listed = moderation.blocklist_verdict(text, terms)
+    if not listed.allowed:
+        return listed
+    return await _openai_verdict(station, text)
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=128,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Any unique string per post; a retry with the same key returns the same post",
+    ),
+]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=PostOut)
+async def create_post(
+    body: PostIn,
+    person: CurrentPerson,
+    station: StationDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> PostOut:
+    """Send a post to the host. `status` is `queued`, or `rejected` with the reason when
+    moderation refuses it. Listeners may send a few posts a minute (429 with Retry-After)."""
+    settings = station.settings
+    if idempotency_key is not None:
+        async with station.pool.connection() as conn:
+            row = await queries.post_by_idempotency_key(
+                conn, author_id=person.id, idempotency_key=idempotency_key
+            )
+        if row is not None:
+            return _replayed(row, body, response, station)
+    if not person.staff:
+        decision = await limits.hit(
+            station.redis,
+            f"posts:{person.id}",
+            settings.api_post_rate_limit,
+            settings.api_post_rate_window_seconds,
+        )
+        if not decision.allowed:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                f"too many posts: {settings.api_post_rate_limit} per "
+                f"{settings.api_post_rate_window_seconds} s; retry in {decision.retry_after} s",
+                {"Retry-After": str(decision.retry_after)},
+            )
+    verdict = await _verdict(station, body.text)
+    async with station.pool.connection() as conn:
+        row = await queries.insert_post(
+            conn,
+            author_id=person.id,
+            text=body.text,
+            idempotency_key=idempotency_key,
+            status="queued" if verdict.allowed else "rejected",
+            reason=verdict.reason,
+        )
+        if row is None:  # the same key raced in from a parallel retry
+            row = await queries.post_by_idempotency_key(
+                conn, author_id=person.id, idempotency_key=idempotency_key
+            )
+            return _replayed(row, body, response, station)
+    post = _post(row)
+    station.metrics.posts_created.labels(post.status).inc()
+    log.info(
+        "post stored",
+        extra={"post_id": str(post.id), "status": post.status, "person_id": str(person.id)},
+    )
+    if post.status == "queued":
+        await station.queue.try_hand_over(post.id)
+        station.embed_wake.set()
+    await publish(station.redis, post_status_event(post.id, person.id, post.status))
+    return post
+
+
+def _replayed(row: Any, body: PostIn, response: Response, station: Station) -> PostOut:
+    post = _post(row)
+    if post.text != body.text:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            "Idempotency-Key already used for a different post: use a new key for new text",
+        )
+    station.metrics.posts_created.labels("replayed").inc()
+    response.headers["Idempotent-Replayed"] = "true"
+    return post
+
+
+@router.get("/mine", response_model=list[PostOut])
+async def my_posts(
+    person: CurrentPerson, station: StationDep, limit: Annotated[int, Query(ge=1, le=100)] = 50
+) -> list[PostOut]:
+    """Your own posts, newest first, with their status (and the reason when rejected)."""
+    async with station.pool.connection() as conn:
+        rows = [r async for r in queries.posts_of(conn, author_id=person.id, n=limit)]
+    return [
+        PostOut(id=i, text=t, status=s, reason=r, created_at=c, aired_at=a)
+        for i, t, s, r, c, a in rows
+    ]
+
+
+@router.get("", response_model=list[ReviewedPostOut])
+async def list_posts(
+    _: Producer,
+    station: StationDep,
+    status_: Annotated[PostStatus | None, Query(alias="status")] = None,
+    before: Annotated[datetime | None, Query(description="page: created before this time")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[ReviewedPostOut]:
+    """Producers: posts newest first, optionally of one status; page with `before`."""
+    if before is not None and before.tzinfo is None:
+        raise HTTPException(422, "before needs a timezone, e.g. 2026-01-01T00:00:00Z")
+    async with station.pool.connection() as conn:
+        rows = [r async for r in queries.list_posts(conn, status=status_, before=before, n=limit)]
+    return [
+        ReviewedPostOut(
+            id=i,
+            text=t,
+            status=s,
+            reason=r,
+            created_at=c,
+            aired_at=a,
+            author_id=aid,
+            author=au,
+            author_banned=ab,
+            handed_to_host_at=eq,
+        )
+        for i, t, s, r, c, a, aid, au, ab, eq in rows
+    ]
+
+
+class ReviewIn(BaseModel):
+    action: Literal["approve", "hide", "reject"]
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class ReviewOut(BaseModel):
+    id: uuid.UUID
+    status: PostStatus
+    reason: str | None
+
+
+# action → (new status, statuses it may leave). Aired is final.
+REVIEWS: dict[str, tuple[PostStatus, tuple[PostStatus, ...]]] = {
+    "approve": ("queued", ("rejected", "hidden")),
+    "hide": ("hidden", ("queued", "rejected")),
+    "reject": ("rejected", ("queued", "hidden")),
+}
+
+
+@router.patch("/{post_id}", response_model=ReviewOut)
+async def review_post(
+    post_id: uuid.UUID, body: ReviewIn, producer: Producer, station: StationDep
+) -> ReviewOut:
+    """Producers: approve (back to the queue), hide or reject a post. An aired post is final."""
+    target, sources = REVIEWS[body.action]
+    reason = None if target == "queued" else (body.reason or f"{target} by a producer")
+    async with station.pool.connection() as conn:
+        row = await queries.review_post(
+            conn,
+            id=post_id,
+            status=target,
+            reason=reason,
+            reviewed_by=producer.id,
+            from_statuses=list(sources),
+        )
+        if row is None:
+            current = await queries.post_status(conn, id=post_id)
+    if row is None:
+        if current is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such post")
+        if current == target:
+            return ReviewOut(id=post_id, status=target, reason=None)
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"cannot {body.action} a post that is {current}"
+        )
+    _, author_id, new_status, new_reason = row
+    log.info(
+        "post reviewed",
+        extra={"post_id": str(post_id), "status": new_status, "producer_id": str(producer.id)},
+    )
+    if new_status == "queued":
+        await station.queue.try_hand_over(post_id)
+        station.embed_wake.set()
+    await publish(station.redis, post_status_event(post_id, author_id, new_status))
+    return ReviewOut(id=post_id, status=new_status, reason=new_reason)

@@ -1,0 +1,142 @@
+"""The programme as pages see it: what is on now and next (public), and whether the producers'
+prompt files loaded (producers).
+
+Now/next comes from the same director the host follows (`agent.director.lineup_at` over the
+producers' `prompts/`), re-read when a file there changes; the prompt status is what the host
+last reported in Redis (`radio24:prompts:status`), since the host is the one that goes on air
+with them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel
+from redis.exceptions import RedisError
+
+from agent.director import OnAir, lineup_at
+from agent.prompts import Programme, PromptError, load_programme
+from api.auth import Producer
+from api.state import StationDep
+
+PROMPTS_STATUS = "radio24:prompts:status"
+
+router = APIRouter(prefix="/api", tags=["programme"])
+
+
+class _Cached:
+    """The last programme read from a folder, kept until a file in it changes."""
+
+    def __init__(self) -> None:
+        self.key: tuple[str, tuple[tuple[str, int], ...]] | None = None
+        self.value: Programme | PromptError | None = None
+
+    def get(self, folder: str) -> Programme:
+        root = Path(folder)
+        stamp = (
+            tuple(sorted((str(p), p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()))
+            if root.is_dir()
+            else ()
+        )
+        key = (str(root.resolve()), stamp)
+        if key != self.key:
+            try:
+                self.value = load_programme(root)
+            except PromptError as exc:
+                self.value = exc
+            self.key = key
+        if isinstance(self.value, PromptError) or self.value is None:
+            raise self.value or PromptError([])
+        return self.value
+
+
+_programmes = _Cached()
+
+
+class SlotOut(BaseModel):
+    segment: str
+    title: str
+    style: str
+    starts: datetime
+    ends: datetime
+    listener_corner: bool
+
+
+class ScheduleOut(BaseModel):
+    station: str
+    timezone: str
+    at: datetime
+    now: SlotOut
+    next: SlotOut
+
+
+def _slot(run: OnAir) -> SlotOut:
+    seg = run.segment
+    return SlotOut(
+        segment=seg.id,
+        title=seg.title,
+        style=seg.style,
+        starts=run.starts,
+        ends=run.ends,
+        listener_corner=seg.listener_corner,
+    )
+
+
+def schedule_at(folder: str | os.PathLike[str], clock: Callable[[], datetime]) -> ScheduleOut:
+    programme = _programmes.get(str(folder))
+    lineup = lineup_at(programme, clock())
+    return ScheduleOut(
+        station=programme.station.name,
+        timezone=programme.station.timezone,
+        at=lineup.at,
+        now=_slot(lineup.current),
+        next=_slot(lineup.next),
+    )
+
+
+@router.get("/schedule", response_model=ScheduleOut)
+async def schedule(station: StationDep) -> ScheduleOut:
+    """What is on air now and what comes next, in the station's time zone."""
+    try:
+        return schedule_at(station.settings.radio_prompts_dir, lambda: datetime.now(UTC))
+    except PromptError as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            {"message": "the prompt files do not load", "problems": [str(p) for p in exc.problems]},
+        ) from None
+
+
+class ProblemOut(BaseModel):
+    file: str
+    line: int
+    message: str
+    fix: str
+
+
+class PromptsStatusOut(BaseModel):
+    ok: bool
+    problems: list[ProblemOut]
+    loaded_at: Any = None
+
+
+@router.get("/prompts/status", response_model=PromptsStatusOut)
+async def prompts_status(_: Producer, station: StationDep) -> PromptsStatusOut:
+    """Producers: whether the host loaded the prompt files, and every problem (file, line, fix)."""
+    try:
+        raw = await station.redis.get(PROMPTS_STATUS)
+    except (RedisError, OSError):
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "redis unavailable") from None
+    if raw is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "the host has not reported yet")
+    try:
+        return PromptsStatusOut.model_validate(json.loads(raw))
+    except ValueError:
+        raise HTTPException(
+            status.HTTP_502_BAD_GATEWAY, "the host's prompt status is not readable"
+        ) from None

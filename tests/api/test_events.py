@@ -1,0 +1,202 @@
+"""Live events over WebSocket, through Redis pub/sub, served by a real uvicorn on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from api.events import EVENTS, STATE
+from tests.api.conftest import Api, Who, make_settings, served, until
+from tests.conftest import LiveKit
+
+pytestmark = pytest.mark.integration
+
+
+def ws_url(base: str, who: Who | None) -> str:
+    url = base.replace("http://", "ws://") + "/api/ws"
+    return f"{url}?token={who.token}" if who else url
+
+
+async def next_json(ws: ClientConnection, wait: float = 5) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(ws.recv(), wait))  # type: ignore[no-any-return]
+
+
+async def publish(redis_url: str, *messages: dict[str, Any]) -> None:
+    client = aioredis.from_url(redis_url)
+    try:
+        for m in messages:
+            await client.publish(EVENTS, json.dumps(m))
+    finally:
+        await client.aclose()
+
+
+async def until_subscribed(*apis: Api) -> None:
+    async with asyncio.timeout(10):
+        for api in apis:
+            await api.station.hub.subscribed.wait()
+
+
+async def test_ws_refuses_a_missing_or_bad_token_and_a_banned_listener(
+    api_settings: Any,
+) -> None:
+    async with served(api_settings) as (api, base):
+        for who in (None, Who("x", "not-a-token", "x")):
+            async with connect(ws_url(base, who)) as ws:
+                with pytest.raises(ConnectionClosed):
+                    await next_json(ws)
+                assert ws.close_code == 4401
+        producer, troll = await api.producer(), await api.listener("Troll")
+        await api.client.post(f"/api/listeners/{troll.id}/ban", json={}, headers=producer.headers)
+        async with connect(ws_url(base, troll)) as ws:
+            with pytest.raises(ConnectionClosed):
+                await next_json(ws)
+            assert ws.close_code == 4403
+
+
+async def test_snapshot_public_state_and_only_your_own_post_status(
+    api_settings: Any, redis_url: str
+) -> None:
+    async with served(api_settings) as (api, base):
+        me, other, producer = (
+            await api.listener("Me"),
+            await api.listener("Other"),
+            await api.producer(),
+        )
+        await until_subscribed(api)
+        segment = {
+            "type": "segment",
+            "segment": {"id": "morning", "title": "Morning"},
+            "next": {"id": "noon"},
+        }
+        await publish(redis_url, segment)
+        # The hub keeps the latest state for newcomers.
+        await until(lambda: api.station.redis.hget(STATE, "segment"), 5)
+
+        async with (
+            connect(ws_url(base, me)) as mine,
+            connect(ws_url(base, other)) as theirs,
+            connect(ws_url(base, producer)) as staff,
+        ):
+            for ws in (mine, theirs, staff):
+                snap = await next_json(ws)
+                assert snap["type"] == "snapshot"
+                assert snap["segment"] == {"id": "morning", "title": "Morning"}
+                assert snap["next"] == {"id": "noon"}
+                assert snap["floor"] is None
+            floor = {"type": "floor", "floor": {"holder": other.id}}
+            aired = {
+                "type": "post_status",
+                "post_id": "p1",
+                "listener_id": me.id,
+                "status": "aired",
+            }
+            await publish(redis_url, aired, floor)
+            assert await next_json(mine) == aired
+            assert await next_json(mine) == floor
+            assert await next_json(theirs) == floor  # not someone else's post status
+            assert await next_json(staff) == aired  # producers see every post's status
+            assert await next_json(staff) == floor
+            # A post made through the API reports itself to its author's socket.
+            post = (await api.post(me, "hello live")).json()
+            assert await next_json(mine) == {
+                "type": "post_status",
+                "post_id": post["id"],
+                "listener_id": me.id,
+                "status": "queued",
+            }
+            with pytest.raises(TimeoutError):
+                await next_json(theirs, wait=0.5)
+
+
+async def test_events_reach_clients_of_another_api_instance(
+    database_url: str, redis_url: str, livekit_server: LiveKit
+) -> None:
+    settings = make_settings(database_url, redis_url, livekit_server)
+    async with served(settings) as (one, _), served(settings) as (two, base_two):
+        producer, listener = await one.producer(), await one.listener()
+        post = (await one.post(listener, "please hide me? no")).json()
+        await until_subscribed(one, two)
+        async with connect(ws_url(base_two, listener)) as ws:
+            assert (await next_json(ws))["type"] == "snapshot"
+            resp = await one.client.patch(
+                f"/api/posts/{post['id']}", json={"action": "hide"}, headers=producer.headers
+            )
+            assert resp.status_code == 200
+            assert await next_json(ws) == {
+                "type": "post_status",
+                "post_id": post["id"],
+                "listener_id": listener.id,
+                "status": "hidden",
+            }
+
+
+class FakeSocket:
+    """The server side of one client's socket; a stalled one never finishes a send after the
+    snapshot, like a client whose network went away without closing."""
+
+    def __init__(self, stalled: bool) -> None:
+        self.stalled = stalled
+        self.received: list[dict[str, Any]] = []
+        self.close_code: int | None = None
+
+    async def send_text(self, text: str) -> None:
+        if self.stalled and self.received:
+            await asyncio.Event().wait()
+        self.received.append(json.loads(text))
+
+    async def receive(self) -> dict[str, Any]:
+        await asyncio.Event().wait()  # the client says nothing
+        raise AssertionError
+
+    async def close(self, code: int, reason: str = "") -> None:
+        self.close_code = code
+
+
+@pytest.mark.parametrize(
+    ("queue_size", "send_timeout"), [(8, 60.0), (10_000, 0.3)], ids=["queue full", "send timeout"]
+)
+async def test_a_slow_client_is_dropped_and_never_delays_the_others(
+    database_url: str,
+    redis_url: str,
+    livekit_server: LiveKit,
+    queue_size: int,
+    send_timeout: float,
+) -> None:
+    from api.auth import Person
+    from tests.api.conftest import running
+
+    settings = make_settings(
+        database_url,
+        redis_url,
+        livekit_server,
+        api_ws_queue_size=queue_size,
+        api_ws_send_timeout_seconds=send_timeout,
+    )
+    count = 200
+    async with running(settings) as api:
+        fast_who, slow_who = await api.listener("Fast"), await api.listener("Slow")
+        await until_subscribed(api)
+        hub = api.station.hub
+        fast, slow = FakeSocket(stalled=False), FakeSocket(stalled=True)
+        serving = [
+            asyncio.create_task(hub.serve(ws, Person(uuid.UUID(w.id), w.nickname, "listener")))  # type: ignore[arg-type]
+            for ws, w in ((slow, slow_who), (fast, fast_who))
+        ]
+        await until(lambda: len(hub.clients) == 2, 5)
+        await publish(redis_url, *({"type": "listeners", "n": i} for i in range(count)))
+        # Promptly, whatever the stalled client does.
+        await until(lambda: len(fast.received) == count + 1, 5)
+        assert [m.get("n") for m in fast.received[1:]] == list(range(count))
+        async with asyncio.timeout(5):
+            await serving[0]  # the stalled client's connection ended...
+        assert slow.close_code == 1013  # ...with "try again later"
+        assert len(hub.clients) == 1
+        assert "radio24_ws_dropped_total 1.0" in (await api.client.get("/metrics")).text
+        serving[1].cancel()

@@ -1,0 +1,75 @@
+"""The API's pure pieces: its own tokens, log redaction, what live events change and reach."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+
+import jwt
+import pytest
+
+from api.auth import Person, issue_token, read_token
+from api.events import Client, state_fields
+from api.logs import REDACTED, Redact, formatter
+
+SECRET = "unit-test-secret-0123456789abcdef0123"
+PERSON = Person(uuid.uuid4(), "Mika", "listener")
+
+
+def test_token_round_trip_names_the_person() -> None:
+    token, expires = issue_token(SECRET, PERSON, 600, now=1_000_000)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["sub"] == str(PERSON.id)
+    assert claims["exp"] == expires == 1_000_600
+    assert read_token(SECRET, issue_token(SECRET, PERSON, 600)[0]) == PERSON.id
+
+
+def test_expired_forged_and_none_tokens_are_refused() -> None:
+    expired, _ = issue_token(SECRET, PERSON, 60, now=time.time() - 120)
+    with pytest.raises(jwt.ExpiredSignatureError):
+        read_token(SECRET, expired)
+    forged, _ = issue_token("another-secret-0123456789abcdef012345", PERSON, 600)
+    with pytest.raises(jwt.InvalidSignatureError):
+        read_token(SECRET, forged)
+    claims = jwt.decode(issue_token(SECRET, PERSON, 600)[0], options={"verify_signature": False})
+    unsigned = jwt.encode(claims, None, algorithm="none")
+    with pytest.raises(jwt.InvalidTokenError):
+        read_token(SECRET, unsigned)
+    not_a_person = jwt.encode({**claims, "sub": "root"}, SECRET, algorithm="HS256")
+    with pytest.raises(jwt.InvalidTokenError):
+        read_token(SECRET, not_a_person)
+
+
+def test_log_filter_redacts_secrets_and_drops_personal_fields() -> None:
+    record = logging.LogRecord("radio24.api", logging.INFO, __file__, 1, "post stored", None, None)
+    record.post_id = "p1"
+    record.password = "hunter2"
+    record.authorization = "Bearer abc"
+    record.personal_text = "my secret diary"
+    assert Redact().filter(record)
+    line = json.loads(formatter().format(record))
+    assert line["message"] == "post stored"
+    assert line["post_id"] == "p1"
+    assert line["password"] == line["authorization"] == REDACTED
+    assert "personal_text" not in line
+    assert "hunter2" not in json.dumps(line) and "diary" not in json.dumps(line)
+
+
+def test_state_fields_keep_each_public_events_latest_value() -> None:
+    seg = {"type": "segment", "segment": {"id": "morning"}, "next": {"id": "noon"}}
+    assert state_fields(seg) == {"segment": '{"id": "morning"}', "next": '{"id": "noon"}'}
+    assert state_fields({"type": "floor", "holder": None}) == {"floor": '{"holder": null}'}
+    assert state_fields({"type": "listeners", "listeners": 3}) == {"listeners": "3"}
+
+
+async def test_clients_get_public_events_and_only_their_own_post_status() -> None:
+    mine = Client("me", staff=False, queue=asyncio.Queue(4))
+    staff = Client("prod", staff=True, queue=asyncio.Queue(4))
+    own = {"type": "post_status", "listener_id": "me", "post_id": "p", "status": "aired"}
+    other = {**own, "listener_id": "someone"}
+    assert mine.wants({"type": "floor"}) and mine.wants(own) and not mine.wants(other)
+    assert staff.wants(other)
+    assert not mine.wants({"type": "internal"})
