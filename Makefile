@@ -7,11 +7,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 LIVEKIT_VERSION := v1.13.5
 TOOLS := .tools/bin
-APT_PACKAGES := espeak-ng open-jtalk-mecab-naist-jdic chromium
+APT_PACKAGES := espeak-ng open-jtalk-mecab-naist-jdic chromium fonts-ipafont-gothic
+WEB_SOURCES := $(wildcard web/*.html web/*.css web/*.svg web/*.webmanifest web/build.mjs web/tsconfig.json web/src/*.ts)
 
 .PHONY: setup run test test-unit lint migrate check-prompts bench clean-run
 
-setup: $(VENV)/.installed livekit-server apt-packages
+setup: $(VENV)/.installed livekit-server apt-packages web/dist/.built
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	@echo "==> Python environment ($(VENV)) from requirements.lock"
@@ -19,6 +20,16 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.8
 	@$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
 	@$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $@
+
+web/node_modules/.installed: web/package.json web/package-lock.json
+	@echo "==> Web dependencies (npm ci) from web/package-lock.json"
+	@cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+web/dist/.built: web/node_modules/.installed $(WEB_SOURCES)
+	@echo "==> Building the listener page and studio (web/dist)"
+	@cd web && npm run --silent build
 	@touch $@
 
 .PHONY: livekit-server

@@ -23,6 +23,10 @@ async def entrypoint(ctx: JobContext) -> None:
     await run_host(ctx, load(HostSettings))
 
 
+def _never_loaded() -> float:
+    return 0.0
+
+
 def build_server(settings: HostSettings) -> AgentServer:
     server = AgentServer(
         ws_url=settings.livekit_url,
@@ -31,6 +35,11 @@ def build_server(settings: HostSettings) -> AgentServer:
         host="127.0.0.1",
         port=settings.host_health_port,
         num_idle_processes=1,
+        # The worker exists for one station: it must always take its dispatch, even when the
+        # machine is busy, and on SIGTERM the host leaves within seconds instead of draining
+        # for an hour (the keeper dispatches it again on the next worker).
+        load_fnc=_never_loaded,
+        drain_timeout=settings.host_drain_seconds,
     )
     server.rtc_session(entrypoint, agent_name=settings.agent_name, on_request=on_request)
     server.on("worker_registered", lambda worker_id, _info: worker_registered(settings, worker_id))

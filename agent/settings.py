@@ -19,3 +19,13 @@ class HostSettings(StationSettings):
     # Reconnect for long outages instead of the plugin's default of 3 tries.
     realtime_max_retry: int = Field(default=1000, ge=1)
     realtime_retry_interval: float = Field(default=2.0, gt=0)
+    # Seconds of speech Silero VAD must hear in a press before the model gets the turn.
+    min_speech_seconds: float = Field(default=0.25, ge=0, le=5)
+    # The model must start speaking within this long, else the offline voice carries on.
+    fallback_after_seconds: float = Field(default=2.5, gt=0, le=10)
+    # The realtime session is rebuilt this often (its history and event log only grow).
+    session_max_minutes: float = Field(default=60, gt=0)
+    # The Redis consumer name in group `host` (one host per station).
+    host_consumer: str = "host"
+    # On SIGTERM the worker waits this long for the host's job before closing it.
+    host_drain_seconds: int = Field(default=5, ge=0)

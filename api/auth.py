@@ -75,10 +75,10 @@ def issue_token(
     return jwt.encode(claims, secret, algorithm=ALGORITHM), expires
 
 
-def read_token(secret: str, token: str) -> uuid.UUID:
-    """The person id a valid token names; `jwt.InvalidTokenError` for anything else (forged,
-    expired, another algorithm including `none`, another audience)."""
-    claims = jwt.decode(
+def read_claims(secret: str, token: str) -> dict[str, Any]:
+    """The claims of a valid token; `jwt.InvalidTokenError` for anything else (forged, expired,
+    another algorithm including `none`, another audience)."""
+    return jwt.decode(
         token,
         secret,
         algorithms=[ALGORITHM],
@@ -86,6 +86,11 @@ def read_token(secret: str, token: str) -> uuid.UUID:
         issuer=ISSUER,
         options={"require": ["sub", "exp", "iat"]},
     )
+
+
+def read_token(secret: str, token: str) -> uuid.UUID:
+    """The person id a valid token names; `jwt.InvalidTokenError` as for `read_claims`."""
+    claims = read_claims(secret, token)
     try:
         return uuid.UUID(str(claims["sub"]))
     except ValueError as exc:
@@ -172,8 +177,23 @@ def _token_out(station: StationDep, person: Person, ttl: int) -> TokenOut:
 
 
 @router.post("/session", status_code=status.HTTP_201_CREATED, response_model=TokenOut)
-async def start_session(body: SessionIn, station: StationDep) -> TokenOut:
-    """Become a guest listener under a nickname; returns the API token for the other routes."""
+async def start_session(body: SessionIn, request: Request, station: StationDep) -> TokenOut:
+    """Become a guest listener under a nickname; returns the API token for the other routes.
+    New sessions are limited per client address (429 with Retry-After)."""
+    settings = station.settings
+    client = request.client.host if request.client else "?"
+    decision = await limits.hit(
+        station.redis,
+        f"session:{client}",
+        settings.api_session_rate_limit,
+        settings.api_session_rate_window_seconds,
+    )
+    if not decision.allowed:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "too many new sessions from this address: wait and retry",
+            {"Retry-After": str(decision.retry_after)},
+        )
     async with station.pool.connection() as conn:
         if await queries.staff_by_name(conn, name=body.nickname) is not None:
             raise HTTPException(

@@ -6,6 +6,8 @@ Events travel through the Redis pub/sub channel `radio24:events` as JSON objects
 publishes the station's state and airings, the API a producer's decisions. Each instance has one
 subscription (a task of its lifespan) and fans out to its clients through a bounded queue per
 client: a slow or dead client loses its connection (close code 1013), never delays the others.
+A connection lasts no longer than the token that opened it (close code 4401 at its expiry): the
+page signs in again and reconnects.
 
 The latest public state is kept in the Redis hash `radio24:state` (fields `segment`, `next`,
 `floor`, `listeners`, each a JSON string), so a new client starts from a snapshot.
@@ -17,9 +19,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import jwt
 import redis.asyncio as aioredis
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 from redis.exceptions import RedisError
@@ -179,11 +183,14 @@ class EventHub:
 
     # --- One connection ------------------------------------------------------------------
 
-    async def serve(self, ws: WebSocket, person: Person) -> None:
+    async def serve(self, ws: WebSocket, person: Person, expires_at: float | None = None) -> None:
+        """Serve one accepted connection until the client leaves, falls behind, or `expires_at`
+        (Unix seconds, the token's expiry) passes."""
         client = Client(str(person.id), person.staff, asyncio.Queue(self.queue_size))
         self.clients.add(client)  # before the snapshot, so nothing falls between the two
         self.metrics.ws_clients.set(len(self.clients))
         tasks: list[asyncio.Task[Any]] = []
+        expiry: asyncio.Task[None] | None = None
         try:
             await asyncio.wait_for(
                 ws.send_text(json.dumps(await self.snapshot())), self.send_timeout
@@ -193,6 +200,9 @@ class EventHub:
                 asyncio.create_task(self._receive(ws)),
                 asyncio.create_task(client.dropped.wait()),
             ]
+            if expires_at is not None:
+                expiry = asyncio.create_task(asyncio.sleep(max(0.0, expires_at - time.time())))
+                tasks.append(expiry)
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         except (TimeoutError, WebSocketDisconnect, RuntimeError, OSError):
             self._drop(client)
@@ -204,6 +214,14 @@ class EventHub:
         if client.dropped.is_set():
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(CLOSE_TOO_SLOW, "too slow: reconnect"), 1.0)
+        elif expiry is not None and expiry.done() and not expiry.cancelled():
+            log.info(
+                "events: token expired, connection closed", extra={"person_id": client.person_id}
+            )
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    ws.close(CLOSE_UNAUTHORIZED, "token expired: sign in again"), 1.0
+                )
 
     async def _send(self, ws: WebSocket, client: Client) -> None:
         while True:
@@ -227,17 +245,23 @@ class EventHub:
 async def events(ws: WebSocket, token: str | None = None) -> None:
     """Live events. Authenticate with `?token=` (browsers cannot set headers on a WebSocket) or
     an `Authorization: Bearer` header. The first message is a snapshot of the public state."""
-    from api.auth import person_for_token
+    from api.auth import person_for_token, read_claims
 
     station: Station = ws.app.state.station
     header = ws.headers.get("authorization", "")
     if not token and header.lower().startswith("bearer "):
         token = header[7:].strip()
     await ws.accept()
+    secret = station.settings.api_jwt_secret.get_secret_value()
     try:
         person = await person_for_token(station, token)
+        # Valid a moment ago; it may expire in between, which is the same answer.
+        expires_at = float(read_claims(secret, token or "")["exp"])
     except HTTPException as exc:
         code = CLOSE_FORBIDDEN if exc.status_code == 403 else CLOSE_UNAUTHORIZED
         await ws.close(code, str(exc.detail))
         return
-    await station.hub.serve(ws, person)
+    except jwt.InvalidTokenError:
+        await ws.close(CLOSE_UNAUTHORIZED, "token expired: sign in again")
+        return
+    await station.hub.serve(ws, person, expires_at)

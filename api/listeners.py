@@ -22,7 +22,7 @@ router = APIRouter(prefix="/api/listeners", tags=["listeners"])
 
 
 class BanIn(BaseModel):
-    reason: str | None = Field(default=None, max_length=200)
+    reason: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")
 
 
 class BanOut(BaseModel):

@@ -25,6 +25,7 @@ from api import (
     posts,
     programme,
     tokens,
+    web,
 )
 from api.settings import ApiSettings
 from api.state import Station
@@ -82,6 +83,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         aired,
         programme,
         events,
+        web,  # last: its `/` and asset routes must not shadow the API's
     ):
         app.include_router(module.router)
     return app

@@ -218,7 +218,7 @@ async def list_posts(
 
 class ReviewIn(BaseModel):
     action: Literal["approve", "hide", "reject"]
-    reason: str | None = Field(default=None, max_length=200)
+    reason: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")
 
 
 class ReviewOut(BaseModel):

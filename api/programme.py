@@ -1,5 +1,5 @@
-"""The programme as pages see it: what is on now and next (public), and whether the producers'
-prompt files loaded (producers).
+"""The programme as pages see it: what is on now and next and the rest of today, in the station's
+language and time zone (public), and whether the producers' prompt files loaded (producers).
 
 Now/next comes from the same director the host follows (`agent.director.lineup_at` over the
 producers' `prompts/`), re-read when a file there changes; the prompt status is what the host
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
-from agent.director import OnAir, lineup_at
+from agent.director import Lineup, OnAir, lineup_at
 from agent.prompts import Programme, PromptError, load_programme
 from api.auth import Producer
 from api.state import StationDep
@@ -68,12 +68,23 @@ class SlotOut(BaseModel):
     listener_corner: bool
 
 
+class TodayOut(BaseModel):
+    segment: str
+    title: str
+    starts: datetime
+    ends: datetime
+
+
 class ScheduleOut(BaseModel):
     station: str
+    language: str  # the station's language (station.yaml), e.g. "ja" or "en"
     timezone: str
     at: datetime
     now: SlotOut
     next: SlotOut
+    # From the run on air now to the last run that starts before midnight, station time; the
+    # last may end tomorrow (runs of one segment join across midnight).
+    today: list[TodayOut]
 
 
 def _slot(run: OnAir) -> SlotOut:
@@ -88,21 +99,37 @@ def _slot(run: OnAir) -> SlotOut:
     )
 
 
+def _rest_of_today(programme: Programme, lineup: Lineup) -> list[TodayOut]:
+    midnight = datetime.combine(lineup.at.date() + timedelta(days=1), time(), lineup.at.tzinfo)
+    today, run = [], lineup.current
+    # Each run ends later than it starts, and a day has at most 1440 one-minute slots.
+    for _ in range(1440):
+        seg = run.segment
+        today.append(TodayOut(segment=seg.id, title=seg.title, starts=run.starts, ends=run.ends))
+        if run.ends >= midnight:
+            break
+        run = lineup_at(programme, run.ends).current
+    return today
+
+
 def schedule_at(folder: str | os.PathLike[str], clock: Callable[[], datetime]) -> ScheduleOut:
     programme = _programmes.get(str(folder))
     lineup = lineup_at(programme, clock())
     return ScheduleOut(
         station=programme.station.name,
+        language=programme.station.language,
         timezone=programme.station.timezone,
         at=lineup.at,
         now=_slot(lineup.current),
         next=_slot(lineup.next),
+        today=_rest_of_today(programme, lineup),
     )
 
 
 @router.get("/schedule", response_model=ScheduleOut)
 async def schedule(station: StationDep) -> ScheduleOut:
-    """What is on air now and what comes next, in the station's time zone."""
+    """What is on air now, what comes next and the rest of today, in the station's time zone,
+    with the station's language (pages speak it)."""
     try:
         return schedule_at(station.settings.radio_prompts_dir, lambda: datetime.now(UTC))
     except PromptError as exc:

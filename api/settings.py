@@ -13,6 +13,10 @@ class ApiSettings(StationSettings):
     api_jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # The keeper (api/keeper.py) keeps the station room open and dispatches the host into it.
+    api_keeper: bool = True
+    agent_name: str = "radio-host"
+    host_identity: str = "host"
     # The browser-facing LiveKit URL can differ from the one the API uses server-side.
     livekit_public_url: str | None = None
     # LiveKit room token: short, the client asks again when it reconnects.
@@ -23,6 +27,10 @@ class ApiSettings(StationSettings):
     # Posts per listener per window (Redis sliding window); producers are not limited.
     api_post_rate_limit: int = Field(default=5, ge=1)
     api_post_rate_window_seconds: int = Field(default=60, ge=1)
+    # New listener sessions per client address per window (uvicorn's --proxy-headers and
+    # --forwarded-allow-ips make that the listener's address behind a trusted proxy).
+    api_session_rate_limit: int = Field(default=10, ge=1)
+    api_session_rate_window_seconds: int = Field(default=60, ge=1)
     # Failed logins per username and client address per window.
     api_login_rate_limit: int = Field(default=10, ge=1)
     api_login_rate_window_seconds: int = Field(default=300, ge=1)

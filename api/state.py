@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from psycopg_pool import AsyncConnectionPool
 
 from api.events import EventHub
+from api.keeper import run_keeper
 from api.metrics import Metrics
 from api.queue import PostQueue
 from api.settings import ApiSettings
@@ -79,9 +80,15 @@ class Station:
                     name="embeddings",
                 )
             )
+        keeper_stop = asyncio.Event()
+        if settings.api_keeper:
+            tasks.append(
+                asyncio.create_task(run_keeper(settings, client, keeper_stop), name="keeper")
+            )
         try:
             yield station
         finally:
+            keeper_stop.set()
             for task in tasks:
                 task.cancel()
             _, stuck = await asyncio.wait(tasks, timeout=5)

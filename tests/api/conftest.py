@@ -42,6 +42,7 @@ def make_settings(
         "api_embed_interval_seconds": 0.2,
         "api_embeddings": "off",
         "api_log_format": "text",
+        "api_keeper": False,  # tests that want the keeper (browser, host) run it themselves
     }
     values.update(overrides)
     return ApiSettings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import time
 import uuid
 
+import httpx
 import jwt
 import psycopg
 import pytest
 
 from api import producers
 from api.auth import AUDIENCE, ISSUER, Person, issue_token
-from tests.api.conftest import PASSWORD, Api, add_staff
+from tests.api.conftest import PASSWORD, Api, add_staff, make_settings, running
+from tests.conftest import LiveKit
 
 pytestmark = pytest.mark.integration
 
@@ -93,6 +96,35 @@ async def test_producer_logs_in_and_wrong_password_is_401(api: Api) -> None:
 async def test_a_username_with_control_characters_is_422_not_a_crash(api: Api) -> None:
     resp = await api.client.post("/api/auth/login", json={"username": "a\u0000b", "password": "x"})
     assert resp.status_code == 422
+
+
+async def test_new_sessions_are_limited_per_client_address(
+    database_url: str, redis_url: str, livekit_server: LiveKit
+) -> None:
+    settings = make_settings(
+        database_url,
+        redis_url,
+        livekit_server,
+        api_session_rate_limit=3,
+        api_session_rate_window_seconds=1,
+    )
+    async with running(settings) as api:
+        for i in range(3):
+            resp = await api.client.post("/api/session", json={"nickname": f"Mika{i}"})
+            assert resp.status_code == 201
+        resp = await api.client.post("/api/session", json={"nickname": "Mika3"})
+        assert resp.status_code == 429
+        assert "too many new sessions" in resp.json()["detail"]
+        retry_after = int(resp.headers["Retry-After"])
+        assert retry_after == 1
+        # Another address is not held back by this one.
+        elsewhere = httpx.ASGITransport(app=api.app, client=("203.0.113.7", 50000))
+        async with httpx.AsyncClient(transport=elsewhere, base_url="http://radio24.test") as c:
+            assert (await c.post("/api/session", json={"nickname": "Ken"})).status_code == 201
+        # The refused request did not count: after Retry-After this address gets in again.
+        await asyncio.sleep(retry_after + 0.1)
+        resp = await api.client.post("/api/session", json={"nickname": "Mika3"})
+        assert resp.status_code == 201
 
 
 async def test_listeners_cannot_log_in_as_staff(api: Api) -> None:

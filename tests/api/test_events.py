@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from typing import Any
 
@@ -12,6 +13,7 @@ import redis.asyncio as aioredis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from api.auth import Person, issue_token
 from api.events import EVENTS, STATE
 from tests.api.conftest import Api, Who, make_settings, served, until
 from tests.conftest import LiveKit
@@ -58,6 +60,29 @@ async def test_ws_refuses_a_missing_or_bad_token_and_a_banned_listener(
             with pytest.raises(ConnectionClosed):
                 await next_json(ws)
             assert ws.close_code == 4403
+
+
+async def test_ws_closes_with_4401_when_its_token_expires(api_settings: Any) -> None:
+    async with served(api_settings) as (api, base):
+        listener = await api.listener("Brief")
+        person = Person(uuid.UUID(listener.id), listener.nickname, "listener")
+        secret = api.settings.api_jwt_secret.get_secret_value()
+        token, expires = issue_token(secret, person, ttl=2)
+        async with connect(ws_url(base, Who(listener.id, token, listener.nickname))) as ws:
+            assert (await next_json(ws))["type"] == "snapshot"
+            with pytest.raises(ConnectionClosed):
+                await next_json(ws, wait=6)
+            closed_at = time.time()
+            assert ws.close_code == 4401
+            assert ws.close_reason == "token expired: sign in again"
+        assert expires <= closed_at < expires + 2
+        # The listener's long-lived token still holds its connection open past that moment.
+        async with connect(ws_url(base, listener)) as ws:
+            assert (await next_json(ws))["type"] == "snapshot"
+            with pytest.raises(TimeoutError):
+                await next_json(ws, wait=0.5)
+            assert ws.close_code is None
+        await until(lambda: not api.station.hub.clients)
 
 
 async def test_snapshot_public_state_and_only_your_own_post_status(
@@ -169,7 +194,6 @@ async def test_a_slow_client_is_dropped_and_never_delays_the_others(
     queue_size: int,
     send_timeout: float,
 ) -> None:
-    from api.auth import Person
     from tests.api.conftest import running
 
     settings = make_settings(

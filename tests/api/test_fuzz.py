@@ -51,6 +51,7 @@ def fuzzed_api(
             livekit_server,
             api_post_rate_limit=100_000,
             api_login_rate_limit=100_000,
+            api_session_rate_limit=100_000,
             api_embeddings="local",
         )
     )

@@ -32,6 +32,43 @@ def _free_offset() -> int:
     raise RuntimeError("no free port offset")
 
 
+async def _hear_the_host(api: str, within: float) -> float:
+    """Join as a listener through the API, as the page does; return the loudest RMS heard."""
+    import asyncio
+
+    import numpy as np
+    from livekit import rtc
+
+    async with httpx.AsyncClient(base_url=api, timeout=10) as client:
+        session = (await client.post("/api/session", json={"nickname": "tester"})).json()
+        auth = {"Authorization": f"Bearer {session['token']}"}
+        grant = (await client.post("/api/livekit/token", headers=auth)).json()
+    room = rtc.Room()
+    loudest = 0.0
+    heard = asyncio.Event()
+
+    async def listen(track: rtc.Track) -> None:
+        nonlocal loudest
+        async for event in rtc.AudioStream(track, sample_rate=48000, num_channels=1):
+            pcm = np.frombuffer(event.frame.data, dtype=np.int16).astype(np.float64)
+            loudest = max(loudest, float(np.sqrt(np.mean(pcm**2))) if pcm.size else 0.0)
+            if loudest > 300:
+                heard.set()
+
+    tasks: list[asyncio.Task[None]] = []
+    room.on("track_subscribed", lambda track, *_: tasks.append(asyncio.create_task(listen(track))))
+    await room.connect(grant["url"], grant["token"])
+    try:
+        await asyncio.wait_for(heard.wait(), within)
+    except TimeoutError:
+        pass
+    finally:
+        for task in tasks:
+            task.cancel()
+        await room.disconnect()
+    return loudest
+
+
 def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     # Its own process group with SIGINT restored, as a terminal runs `make run`.
     return subprocess.Popen(
@@ -42,15 +79,17 @@ def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
-def _ours(run_dir: Path, pids_before: set[int]) -> list[str]:
-    """Processes started by the run: new since the start and tied to its folder or ports."""
+def _ours(run_dir: Path) -> list[str]:
+    """Processes of this run: every part inherits RADIO_RUN_DIR, even daemons that left the
+    process group (other test sessions on the machine run their own workers)."""
     left = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
-        if proc.info["pid"] in pids_before or proc.info["pid"] == os.getpid():
+        try:
+            mine = proc.environ().get("RADIO_RUN_DIR") == str(run_dir)
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
             continue
-        cmd = " ".join(proc.info["cmdline"] or [])
-        if str(run_dir) in cmd or "radio24" in cmd or "agent/main.py" in cmd:
-            left.append(f"{proc.info['pid']}: {cmd[:120]}")
+        if mine:
+            left.append(f"{proc.info['pid']}: {' '.join(proc.info['cmdline'] or [])[:120]}")
     return left
 
 
@@ -64,7 +103,6 @@ def test_run_starts_the_station_refuses_a_second_and_stops_clean_on_ctrl_c(
         if k not in {"DATABASE_URL", "REDIS_URL", "LIVEKIT_URL", "OPENAI_API_KEY"}
     }  # fmt: skip
     env |= {"RADIO_RUN_DIR": str(run_dir), "RADIO_PORT_OFFSET": str(offset)}
-    pids_before = {p.pid for p in psutil.process_iter()}
     log = tmp_path / "run.log"
     proc = _start(env, log)
     try:
@@ -78,6 +116,11 @@ def test_run_starts_the_station_refuses_a_second_and_stops_clean_on_ctrl_c(
         assert f"http://127.0.0.1:{8000 + offset}/" in text
         assert httpx.get(f"http://127.0.0.1:{8000 + offset}/healthz").json() == {"status": "ok"}
         assert rack.port_open(7880 + offset)
+        # The keeper dispatches the host; a listener who joins hears it speak (offline voice).
+        import asyncio
+
+        loudest = asyncio.run(_hear_the_host(f"http://127.0.0.1:{8000 + offset}", 30))
+        assert loudest > 300, f"a listener heard only silence (RMS {loudest:.0f})"
 
         second = subprocess.run(
             [sys.executable, "-m", "radio24.cli", "run"], cwd=rack.ROOT, env=env,
@@ -93,7 +136,7 @@ def test_run_starts_the_station_refuses_a_second_and_stops_clean_on_ctrl_c(
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     deadline = time.monotonic() + 10
-    while (left := _ours(run_dir, pids_before)) and time.monotonic() < deadline:
+    while (left := _ours(run_dir)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert left == [], f"processes left behind after Ctrl-C: {left}"
     assert not any(rack.port_open(p + offset) for p in BASE_PORTS)

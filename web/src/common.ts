@@ -1,0 +1,107 @@
+// What both pages share: the stored session, the live-events socket, small DOM helpers.
+
+import { type Session, type StationEvent, eventsUrl, toEvent } from "./api";
+
+// --- DOM ----------------------------------------------------------------------------------------
+
+export function $<T extends HTMLElement = HTMLElement>(selector: string): T {
+  const el = document.querySelector<T>(selector);
+  if (!el) throw new Error(`missing element ${selector}`);
+  return el;
+}
+
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: { class?: string; text?: string; attrs?: Record<string, string> } = {},
+  ...children: (Node | string)[]
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (props.class) node.className = props.class;
+  if (props.text !== undefined) node.textContent = props.text;
+  for (const [k, v] of Object.entries(props.attrs ?? {})) node.setAttribute(k, v);
+  node.append(...children);
+  return node;
+}
+
+export function show(node: HTMLElement, visible: boolean): void {
+  node.hidden = !visible;
+}
+
+// --- the stored session -------------------------------------------------------------------------
+
+/** Kept in localStorage so a reload keeps the nickname and the posts; one key per page kind. */
+export function loadSession(key: string): Session | null {
+  try {
+    const raw = localStorage.getItem(key);
+    if (!raw) return null;
+    const s = JSON.parse(raw) as Session;
+    if (!s.token || (s.expiresAt !== null && s.expiresAt < Date.now() + 60_000)) return null;
+    return s;
+  } catch {
+    return null;
+  }
+}
+
+export function saveSession(key: string, session: Session | null): void {
+  if (session) localStorage.setItem(key, JSON.stringify(session));
+  else localStorage.removeItem(key);
+}
+
+export const LISTENER_KEY = "radio24.listener";
+export const STUDIO_KEY = "radio24.studio";
+
+// --- live events (WS /api/ws) -------------------------------------------------------------------
+
+/**
+ * The API's event socket, reconnecting with backoff until `close()`. A socket closed by the
+ * server with 4401/4403 (or 1008) means the token is no good: `onAuthFailed`, no retry.
+ */
+export class EventStream {
+  private ws: WebSocket | null = null;
+  private closed = false;
+  private attempt = 0;
+  private timer: number | undefined;
+
+  constructor(
+    private readonly token: string,
+    private readonly onEvent: (e: StationEvent) => void,
+    private readonly onState: (open: boolean) => void = () => {},
+    private readonly onAuthFailed: () => void = () => {},
+  ) {
+    this.open();
+  }
+
+  private open(): void {
+    if (this.closed) return;
+    const ws = new WebSocket(eventsUrl(this.token));
+    this.ws = ws;
+    ws.onopen = () => {
+      this.attempt = 0;
+      this.onState(true);
+    };
+    ws.onmessage = (m) => {
+      try {
+        const e = toEvent(JSON.parse(String(m.data)));
+        if (e) this.onEvent(e);
+      } catch {
+        /* not JSON: ignore */
+      }
+    };
+    ws.onclose = (c) => {
+      this.onState(false);
+      if (this.closed) return;
+      if (c.code === 4401 || c.code === 4403 || c.code === 1008) {
+        this.onAuthFailed();
+        return;
+      }
+      const delay = Math.min(30_000, 1000 * 2 ** this.attempt++) * (0.75 + Math.random() / 2);
+      this.timer = window.setTimeout(() => this.open(), delay);
+    };
+  }
+
+  close(): void {
+    this.closed = true;
+    window.clearTimeout(this.timer);
+    this.ws?.close();
+  }
+}
