@@ -8,8 +8,6 @@ from radio24.settings import StationSettings
 
 
 class HostSettings(StationSettings):
-    agent_name: str = "radio-host"
-    host_identity: str = "host"
     host_health_port: int = 8081
     realtime_model: str = "gpt-realtime"
     realtime_voice: str = "marin"

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import secrets
 import time
-from typing import Any, Protocol
+from typing import Protocol
 
 import redis.asyncio as aioredis
 from livekit import api as lkapi
@@ -51,6 +51,8 @@ class KeeperSettings(Protocol):
     livekit_api_key: str
     livekit_api_secret: SecretStr
     radio_room: str
+    agent_name: str
+    host_identity: str
 
 
 class Keeper:
@@ -115,7 +117,7 @@ class Keeper:
         log.info("host dispatched", extra={"room": self.room, "agent": self.agent_name})
 
 
-async def run_keeper(settings: Any, redis: aioredis.Redis, stop: asyncio.Event) -> None:
+async def run_keeper(settings: KeeperSettings, redis: aioredis.Redis, stop: asyncio.Event) -> None:
     """Keep the station alive until `stop` is set; act only while holding the Redis lock."""
     token = secrets.token_hex(16)
     livekit = lkapi.LiveKitAPI(
@@ -126,8 +128,8 @@ async def run_keeper(settings: Any, redis: aioredis.Redis, stop: asyncio.Event) 
     keeper = Keeper(
         livekit,
         settings.radio_room,
-        agent_name=getattr(settings, "agent_name", "radio-host"),
-        host_identity=getattr(settings, "host_identity", "host"),
+        agent_name=settings.agent_name,
+        host_identity=settings.host_identity,
     )
     lease_ms = int(LEASE_SECONDS * 1000)
     holding = False

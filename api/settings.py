@@ -15,8 +15,6 @@ class ApiSettings(StationSettings):
     api_port: int = 8000
     # The keeper (api/keeper.py) keeps the station room open and dispatches the host into it.
     api_keeper: bool = True
-    agent_name: str = "radio-host"
-    host_identity: str = "host"
     # The browser-facing LiveKit URL can differ from the one the API uses server-side.
     livekit_public_url: str | None = None
     # LiveKit room token: short, the client asks again when it reconnects.

@@ -38,6 +38,9 @@ class StationSettings(BaseSettings):
     openai_base_url: str | None = None
     radio_room: str = Field(default="radio24", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     radio_prompts_dir: str = "prompts"
+    # The host worker's dispatch name and room identity (the keeper in the API dispatches it).
+    agent_name: str = "radio-host"
+    host_identity: str = "host"
 
     @model_validator(mode="after")
     def _refuse_dev_keys_in_production(self) -> Self:

@@ -176,7 +176,7 @@ class Station:
 
         async def keep() -> None:
             try:
-                await run_keeper(settings, redis, self._keeper_stop)  # type: ignore[arg-type]
+                await run_keeper(settings, redis, self._keeper_stop)
             finally:
                 await redis.aclose()
 

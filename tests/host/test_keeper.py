@@ -27,6 +27,7 @@ async def test_two_keepers_create_the_room_and_dispatch_once(
         livekit_api_secret=SecretStr(livekit_server.api_secret),
         radio_room=f"keeper-{tag}",
         agent_name=f"nobody-{tag}",  # no worker takes it: the host never shows up
+        host_identity="host",
     )
     stop = asyncio.Event()
     clients = [aioredis.from_url(redis_url) for _ in range(2)]
