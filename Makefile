@@ -73,8 +73,10 @@ migrate: $(VENV)/.installed
 check-prompts: $(VENV)/.installed
 	@$(BIN)/radio24 prompts check $(or $(DIR),$(RADIO_PROMPTS_DIR),prompts)
 
+BENCHES := offline_voice api_load ptt_latency
+
 bench: setup
-	@for b in bench/*.py; do echo "==> $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in $(BENCHES); do echo "==> bench/$$b.py"; $(BIN)/python -m bench.$$b || exit 1; done
 
 clean-run:
 	rm -rf .run

@@ -576,15 +576,12 @@ class OnAir:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 speech = await asyncio.wait_for(asyncio.shield(current.vad_task), 2.0)
             current.vad_task.cancel()
-        if turn.how.value != "left":
-            await self._set_microphone(turn.caller, allowed=False)
-        await self._show_floor(self.floor.state)
         heard = turn.keep and speech >= self.settings.min_speech_seconds
-        segment = self._segment_id()
+        # The row exists before the commit: the model's transcript of the turn is written to it.
         uid = await self.aired.caller_turn(
             identity=turn.caller,
             text="",
-            segment=segment,
+            segment=self._segment_id(),
             started_at=turn.started,
             ended_at=turn.ended,
         )
@@ -593,6 +590,14 @@ class OnAir:
             extra={"how": turn.how.value, "speech_seconds": round(speech, 2), "heard": heard},
         )
         self._quiet_since = time.monotonic()
+        if session is not None and heard and not self.offline:
+            # Commit first: the caller is waiting for the answer; the bookkeeping below can follow.
+            self._hold_until = time.monotonic() + self.settings.fallback_after_seconds
+            self._caller_utterance = uid
+            session.commit_user_turn()
+        if turn.how.value != "left":
+            await self._set_microphone(turn.caller, allowed=False)
+        await self._show_floor(self.floor.state)
         if session is None:
             return {"status": "off_air"}
         if not heard:
@@ -602,10 +607,6 @@ class OnAir:
             return {"status": "no_speech" if turn.keep else turn.how.value}
         if self.offline:
             self._say(session, CALLER_THANKS.get(self.language, CALLER_THANKS["en"]), None)
-            return {"status": "answered"}
-        self._hold_until = time.monotonic() + self.settings.fallback_after_seconds
-        self._caller_utterance = uid
-        session.commit_user_turn()
         return {"status": "answered"}
 
     def _on_user_transcript(self, ev: UserInputTranscribedEvent) -> None:
@@ -668,6 +669,7 @@ class OnAir:
         )
         stream = self.vad_model.stream()
         speech = 0.0
+        enough = self.settings.min_speech_seconds
 
         async def feed() -> None:
             async for ev in audio:
@@ -683,7 +685,8 @@ class OnAir:
         counter = asyncio.create_task(count())
         try:
             await stop.wait()
-            await asyncio.sleep(0.15)  # the last frames of the press are still in flight
+            if speech < enough:
+                await asyncio.sleep(0.15)  # the last frames of the press may still hold speech
             feeder.cancel()
             stream.end_input()
             with contextlib.suppress(TimeoutError):
