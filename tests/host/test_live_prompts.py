@@ -46,6 +46,20 @@ async def test_live_edit_reaches_the_model_and_a_broken_one_is_refused(
         )
         assert time.monotonic() - edited < 5
 
+        # A segment file: whichever segment is on air now (all get the line) reaches the model.
+        segment_marker = "GIRAFFE-LANE-9"
+
+        def edit_segments() -> None:
+            for path in (station.prompts / "segments").glob("*.md"):
+                path.write_text(path.read_text() + f"\n合図は{segment_marker}。\n")
+
+        await asyncio.to_thread(edit_segments)
+        edited = time.monotonic()
+        await asyncio.wait_for(
+            fake.wait_until_async(lambda: segment_marker in (fake.instructions or "")), 5
+        )
+        assert time.monotonic() - edited < 5
+
         await asyncio.to_thread(persona.write_text, "---\nname: [unclosed\n---\n本文\n")
         deadline = time.monotonic() + 5
         while (status := await _status(redis)).get("ok") is not False:
@@ -56,6 +70,7 @@ async def test_live_edit_reaches_the_model_and_a_broken_one_is_refused(
         assert problems[0]["file"] == "host.md" and problems[0]["line"] >= 1
         await asyncio.sleep(1.0)
         assert marker in (fake.instructions or ""), "the last good version must stay on air"
+        assert segment_marker in (fake.instructions or "")
     finally:
         await redis.aclose()
         await listener.leave()
