@@ -1,18 +1,50 @@
-"""How the companion API holds up under load: sessions, LiveKit tokens, posts and memory search.
+"""How the companion API holds up on this machine: LiveKit tokens and posts at rising rates, and
+memory search at 100k posts.
 
 One command starts its own Postgres (pgvector) and Redis on free loopback ports in a temp folder,
-seeds N posts with their local MiniLM embeddings (inserted directly, as the embedding worker
-would store them), serves the real app (lifespan, relay, embedding worker, event hub) under
-uvicorn in a thread of this process, and drives each route with closed-loop clients over HTTP:
-at each concurrency, for a fixed time after a short warm-up. It prints latency percentiles and
-requests per second side by side, the search's recall@10 against an exact scan of the same
-vectors, and writes everything to bench/results/api_load.json. Everything it starts is stopped
-on the way out, also after Ctrl-C or an error.
+seeds the memory, serves the real app and measures, then writes bench/results/api_load.json and
+prints a table. Everything it starts is stopped on the way out, also after Ctrl-C or an error.
 
-    .venv/bin/python bench/api_load.py [--posts 5000] [--seconds 8] [--concurrency 1,8]
+    .venv/bin/python bench/api_load.py [--posts 100000] [--real-posts 2000]
+        [--rates 10,20,40,...] [--seconds-per-step 4] [--ef-search 40,100]
+        [--search-repeats 3] [--api-embeddings local|off] [--out PATH]
 
-The load client shares this process (and its GIL) with the server, so latencies include the
-client's own cost and are an upper bound for a server alone on the machine.
+The default run takes about three and a half minutes on two shared cores; `--posts 10000
+--real-posts 500 --seconds-per-step 2` is a one-minute smoke run.
+
+Memory search. The corpus is `--posts` posts, of which `--real-posts` have their real
+all-MiniLM-L6-v2 embedding of their text; embedding 100k texts with the local model would take
+ten minutes here, so the rest carry SYNTHETIC 384-dimension unit vectors: a random real
+embedding plus half of another plus Gaussian noise, normalised, so they lie among the real ones
+and compete for every query's top 10 (the table says what share of the exact top 10 they
+take). Their texts are generated and do not match their vectors. All vectors go in by binary
+COPY with the migration's HNSW index dropped; the index is then rebuilt from its own definition
+and the build is timed. The queries are real MiniLM embeddings of real text. Latency is the
+real search path, `MemoryStore.search` (the per-model named query of db/queries/memory.sql over
+the partial HNSW index, with `hnsw.iterative_scan = strict_order`), with the query embedded
+beforehand so the SQL is timed alone; the MiniLM embedding of a query and the whole HTTP route
+are timed beside it. Recall@10 is against the same SQL with `enable_indexscan = off`, an exact
+scan; a hit counts when its distance is within the exact 10th (some real texts repeat).
+`hnsw.ef_search` 40 is pgvector's default and what the API runs with; other values are given
+for comparison.
+
+Rising rates. The API runs as the production command does, `uvicorn --factory
+api.main:create_app` in its own process (so the load generator never shares its event loop or
+GIL), configured by the environment: no keeper (no LiveKit server here; LiveKit tokens are
+signed locally), local embeddings (its worker embeds new posts while posts are being created,
+as it would in an offline deployment), rate limits lifted. The generator is open loop: at each
+offered rate, request i is due at start + i/rate whatever happened to the others, and its
+latency runs from that due time to the last byte of the answer, so a server that falls behind
+shows it in its latency instead of slowing the generator down (no coordinated omission). Each
+step is `--seconds-per-step` measured (longer at slow rates, up to three times, so a p99
+has 100 samples) after a short unrecorded warm-up; stepping stops at the
+first rate not held (halving down from it when even the first rate is not held), and one rate
+between the highest held and the lowest not held is tried. A rate is held
+when p99 < 100 ms, nothing failed and the achieved rate is within 5% of the offered one.
+Generator, server, Postgres and Redis share this machine's cores: the highest rate held is
+for all of them together on loopback, and whatever else the machine runs meanwhile (each step
+records the cores the API process used and how busy the whole machine was, and the JSON the
+load average before and after).
 """
 
 from __future__ import annotations
@@ -21,44 +53,54 @@ import argparse
 import asyncio
 import itertools
 import json
+import math
 import os
 import platform
 import random
 import secrets
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.request import urlopen
 
-import httpx
+import aiohttp
 import numpy as np
 import psycopg
-import uvicorn
+from pgvector.psycopg import register_vector
+from psycopg_pool import AsyncConnectionPool
 
 from api.auth import hasher
-from api.main import create_app
-from api.settings import ApiSettings
 from db import migrate
-from db.memory import MINILM, MiniLMEmbedder, vector_literal
+from db.memory import DIMENSIONS, MINILM, MemoryStore, MiniLMEmbedder, queries, vector_literal
 from radio24 import rack
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "api_load.json"
 PRODUCER, PASSWORD = "benchproducer", secrets.token_urlsafe(12)
-LISTENERS = 64  # listener tokens the token and post phases spread over
+LISTENERS = 64  # listener tokens the rate steps spread over
 AUTHORS = 200  # authors of the seeded posts
-WARMUP_S = 1.0
 EMBED_BATCH = 64
+INDEX = "post_embeddings_minilm"  # the migration's partial HNSW index for MiniLM
+NEAREST_SQL = queries.nearest_posts_minilm.sql  # what MemoryStore.search runs for MiniLM
+MAINTENANCE_WORK_MEM = "1GB"  # the whole graph in memory while it is built (pgvector's advice)
+SYNTHETIC_NOISE = 0.03  # per dimension, before normalising
+P99_LIMIT_MS = 100.0
+HELD_SHARE = 0.95  # achieved / offered for a rate to count as held
+WARMUP_S = 1.0
+REQUEST_TIMEOUT_S = 5.0
+MAX_CONNECTIONS = 256
+MIN_SAMPLES = 100  # per rate step, when three times the step's time allows
 
 GREETINGS = ["Hello", "Good evening", "Hi everyone", "Greetings", "Morning all", "Hey DJ"]
 PLACES = [
@@ -159,16 +201,18 @@ def post_text(rng: random.Random) -> str:
     return f"{text} {rng.choice(CLOSINGS)}".strip()
 
 
+def query_texts() -> list[str]:
+    """Real text to search by: the short queries and every topic phrase (65 in all)."""
+    return QUERIES + [phrase for phrases in TOPICS.values() for phrase in phrases]
+
+
 # --- The parts ----------------------------------------------------------------------------------
 
 
 @contextmanager
-def parts(log: Callable[[str], None]) -> Iterator[tuple[str, str]]:
+def parts(folder: Path, log: Callable[[str], None]) -> Iterator[tuple[str, str]]:
     """Postgres (migrated database `radio24_bench`) and Redis on free ports; yields their URLs."""
-    folder = Path(tempfile.mkdtemp(prefix="radio24-bench-"))
-    folder.chmod(0o755)  # embedded Postgres runs as a system user under root: it must get in
     with ExitStack() as stack:
-        stack.callback(shutil.rmtree, folder, True)
 
         def start(part: rack.Part) -> None:
             proc = rack.popen(part, folder / f"{part.name}.log")
@@ -190,29 +234,66 @@ def parts(log: Callable[[str], None]) -> Iterator[tuple[str, str]]:
         yield database_url, f"redis://127.0.0.1:{redis_port}/0"
 
 
+# --- The memory: seeding 100k posts and searching them ------------------------------------------
+
+
 @dataclass
 class Seeded:
-    ids: list[uuid.UUID]
-    vectors: np.ndarray  # unit length, one row per id
+    posts: int
+    real: int
     embed_s: float
     insert_s: float
+    index_s: float
+    index_notices: list[str]
+    parallel_workers: str
+    real_ids: set[uuid.UUID]
 
 
-def seed(database_url: str, n: int, embedder: MiniLMEmbedder, rng: random.Random) -> Seeded:
-    """N posts by AUTHORS listeners, four in five aired, each with its MiniLM embedding, plus the
-    producer who searches. Stored as the API and its worker store them (queued ones already
-    handed to the host, so the relay stays idle)."""
+def synthetic_vectors(real: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """N unit vectors among the real ones: a real embedding plus half another plus noise."""
+    out = np.empty((n, real.shape[1]), dtype=np.float32)
+    for start in range(0, n, 10_000):
+        size = min(10_000, n - start)
+        first = real[rng.integers(0, len(real), size)]
+        second = real[rng.integers(0, len(real), size)]
+        noise = rng.normal(0.0, SYNTHETIC_NOISE, first.shape)
+        v = first + 0.5 * second + noise
+        out[start : start + size] = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return out
+
+
+def seed(
+    database_url: str, n: int, n_real: int, embedder: MiniLMEmbedder, rng: random.Random
+) -> Seeded:
+    """N posts by AUTHORS listeners (80% aired, 18% queued and already handed to the host, 2%
+    hidden), the first `n_real` with their MiniLM embedding and the rest with synthetic
+    vectors, plus the producer who searches. The migration's HNSW index is dropped for the
+    load and rebuilt from its own definition afterwards, timed."""
+    n_real = min(n_real, n)
     authors = [uuid.uuid4() for _ in range(AUTHORS)]
-    ids = [uuid.uuid4() for _ in range(n)]
     texts = [post_text(rng) for _ in range(n)]
     started = time.perf_counter()
-    vectors = np.concatenate(
-        [embedder.embed_sync(texts[i : i + EMBED_BATCH]) for i in range(0, n, EMBED_BATCH)]
+    real = np.concatenate(
+        [
+            embedder.embed_sync(texts[i : min(i + EMBED_BATCH, n_real)])
+            for i in range(0, n_real, EMBED_BATCH)
+        ]
     )
     embed_s = time.perf_counter() - started
+    vectors = np.concatenate(
+        [real, synthetic_vectors(real, n - n_real, np.random.default_rng(rng.getrandbits(32)))]
+    )
     started = time.perf_counter()
     now = datetime.now(UTC)
-    with psycopg.connect(database_url) as conn:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        register_vector(conn)
+        row = conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = %s", (INDEX,)
+        ).fetchone()
+        if row is None:
+            raise RuntimeError(f"the migrations no longer create the index {INDEX}")
+        index_definition = row[0]
+        conn.execute(f"DROP INDEX {INDEX}")
         conn.execute(
             "INSERT INTO people (nickname, role, password_hash) VALUES (%s, 'producer', %s)",
             (PRODUCER, hasher.hash(PASSWORD)),
@@ -220,152 +301,389 @@ def seed(database_url: str, n: int, embedder: MiniLMEmbedder, rng: random.Random
         with conn.cursor().copy("COPY people (id, nickname) FROM STDIN") as copy:
             for i, author in enumerate(authors):
                 copy.write_row((author, f"Listener {i}"))
+        ids = [uuid.uuid4() for _ in range(n)]
         columns = "id, author_id, text, status, created_at, aired_at, enqueued_at"
         with conn.cursor().copy(f"COPY posts ({columns}) FROM STDIN") as copy:
             for i, (post_id, text) in enumerate(zip(ids, texts, strict=True)):
-                created = now - timedelta(minutes=2 * (n - i))
-                aired = rng.random() < 0.8
-                status, aired_at = (
-                    ("aired", created + timedelta(minutes=1)) if aired else ("queued", None)
-                )
+                created = now - timedelta(seconds=30 * (n - i))
+                draw = rng.random()
+                status = "aired" if draw < 0.8 else "queued" if draw < 0.98 else "hidden"
+                aired_at = created + timedelta(minutes=1) if status == "aired" else None
                 copy.write_row(
                     (post_id, rng.choice(authors), text, status, created, aired_at, created)
                 )
         with conn.cursor().copy(
-            "COPY post_embeddings (post_id, model, embedding) FROM STDIN"
+            "COPY post_embeddings (post_id, model, embedding) FROM STDIN WITH (FORMAT BINARY)"
         ) as copy:
+            copy.set_types(["uuid", "text", "vector"])
             for post_id, vector in zip(ids, vectors, strict=True):
-                copy.write_row((post_id, MINILM, vector_literal(vector)))
-        conn.execute("ANALYZE")
-    return Seeded(ids, vectors, embed_s, time.perf_counter() - started)
+                copy.write_row((post_id, MINILM, vector))
+        insert_s = time.perf_counter() - started
+
+        notices: list[str] = []
+        conn.add_notice_handler(lambda d: notices.append(f"{d.message_primary} {d.detail or ''}"))
+        conn.execute(f"SET maintenance_work_mem = '{MAINTENANCE_WORK_MEM}'")
+        workers = conn.execute("SHOW max_parallel_maintenance_workers").fetchone()
+        started = time.perf_counter()
+        conn.execute(index_definition)
+        index_s = time.perf_counter() - started
+        conn.execute("VACUUM ANALYZE")
+    return Seeded(
+        n, n_real, embed_s, insert_s, index_s, [m.strip() for m in notices],
+        workers[0] if workers else "?", set(ids[:n_real]),
+    )  # fmt: skip
+
+
+class Embedded:
+    """The store's embedder with the queries embedded beforehand, so a search times the SQL."""
+
+    model = MINILM
+    dimensions = DIMENSIONS[MINILM]
+
+    def __init__(self, vectors: dict[str, np.ndarray]) -> None:
+        self._vectors = vectors
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        return [self._vectors[t].tolist() for t in texts]
+
+
+def percentiles(seconds: Sequence[float], *ps: int) -> dict[str, float]:
+    ms = np.array(seconds, dtype=float) * 1000 if len(seconds) else np.array([math.nan])
+    return {f"p{p}_ms": round(float(np.percentile(ms, p)), 2) for p in ps}
+
+
+async def plan_uses_index(conn: psycopg.AsyncConnection, params: dict[str, Any]) -> bool:
+    cur = await conn.execute(f"EXPLAIN {NEAREST_SQL}", params)
+    return any(INDEX in row[0] for row in await cur.fetchall())
+
+
+async def exact_nearest(
+    database_url: str, vectors: dict[str, np.ndarray], k: int
+) -> dict[str, Any]:
+    """Per query, the exact k nearest (the named query with index scans off) and the time;
+    checks that the plan with index scans off is a scan and the plan with them on is not."""
+    nearest: dict[str, list[tuple[uuid.UUID, float]]] = {}
+    took: list[float] = []
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        for text, vector in vectors.items():
+            params = {"query": vector_literal(vector), "k": k, "statuses": ["queued", "aired"]}
+            if not nearest:
+                async with conn.transaction():
+                    await conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+                    if not await plan_uses_index(conn, params):
+                        raise RuntimeError(f"the search's plan does not use {INDEX}")
+            async with conn.transaction():
+                await conn.execute("SET LOCAL enable_indexscan = off")
+                if not nearest and await plan_uses_index(conn, params):
+                    raise RuntimeError(f"the exact scan's plan still uses {INDEX}")
+                started = time.perf_counter()
+                cur = await conn.execute(NEAREST_SQL, params)
+                rows = await cur.fetchall()
+                took.append(time.perf_counter() - started)
+            nearest[text] = [(r[0], float(r[5])) for r in rows]
+    return {"nearest": nearest, "took": took}
+
+
+async def search_memory(
+    database_url: str,
+    vectors: dict[str, np.ndarray],
+    real_ids: set[uuid.UUID],
+    ef_values: list[int],
+    repeats: int,
+    k: int = 10,
+) -> list[dict[str, Any]]:
+    """p50/p95 of MemoryStore.search and its recall@k against an exact scan, per ef_search."""
+    exact = await exact_nearest(database_url, vectors, k)
+    rows: list[dict[str, Any]] = []
+    synthetic = 0
+    for ef in ef_values:
+        pool = AsyncConnectionPool(
+            database_url, min_size=1, max_size=1, open=False,
+            kwargs={"options": f"-c hnsw.ef_search={ef}"},
+        )  # fmt: skip
+        async with pool:
+            store = MemoryStore(pool, Embedded(vectors))
+            for text in vectors:  # one unrecorded pass: the index in shared buffers
+                await store.search(text, k)
+            took: list[float] = []
+            found = 0
+            for _ in range(repeats):
+                for text in vectors:
+                    started = time.perf_counter()
+                    hits = await store.search(text, k)
+                    took.append(time.perf_counter() - started)
+            for text in vectors:
+                hits = await store.search(text, k)
+                tenth = exact["nearest"][text][-1][1]
+                found += sum(h.distance <= tenth + 1e-6 for h in hits)
+        rows.append(
+            {
+                "path": "MemoryStore.search (HNSW)",
+                "ef_search": ef,
+                "searches": len(took),
+                **percentiles(took, 50, 95, 99),
+                "recall_at_10": round(found / (k * len(vectors)), 4),
+            }
+        )
+    for hits in exact["nearest"].values():
+        synthetic += sum(post_id not in real_ids for post_id, _ in hits)
+    rows.append(
+        {
+            "path": "exact scan (enable_indexscan = off)",
+            "ef_search": None,
+            "searches": len(exact["took"]),
+            **percentiles(exact["took"], 50, 95, 99),
+            "recall_at_10": 1.0,
+            "synthetic_share_of_exact_top10": round(synthetic / (k * len(vectors)), 3),
+        }
+    )
+    return rows
+
+
+# --- The API in its own process -----------------------------------------------------------------
 
 
 @contextmanager
-def served(settings: ApiSettings) -> Iterator[str]:
-    """The app under uvicorn in a thread with its own event loop; yields its base URL."""
+def served(
+    folder: Path, database_url: str, redis_url: str, embeddings: str
+) -> Iterator[tuple[str, int]]:
+    """`uvicorn --factory api.main:create_app` as a child process configured by environment
+    (no .env: it runs in the temp folder); yields its base URL, once /healthz answers, and pid."""
     port = rack.free_port()
-    config = uvicorn.Config(
-        create_app(settings),
-        host="127.0.0.1",
-        port=port,
-        lifespan="on",
-        log_level="warning",
-        access_log=False,
+    ours = ("OPENAI_", "API_", "LIVEKIT_", "RADIO_", "DATABASE_URL", "REDIS_URL")
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(ours)}
+    env.update(
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        LIVEKIT_URL="ws://127.0.0.1:7880",  # tokens are signed locally; nothing connects
+        LIVEKIT_API_KEY="bench",
+        LIVEKIT_API_SECRET=secrets.token_urlsafe(32),
+        API_JWT_SECRET=secrets.token_urlsafe(48),
+        API_EMBEDDINGS=embeddings,
+        API_KEEPER="false",  # no LiveKit server here: nothing to keep open
+        API_POST_RATE_LIMIT=str(10**9),
+        API_SESSION_RATE_LIMIT=str(10**9),
+        API_LOG_LEVEL="WARNING",
+        RADIO_PROMPTS_DIR=str(ROOT / "prompts"),
     )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="api", daemon=True)
-    thread.start()
+    argv = [
+        sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    log_path = folder / "api.log"
+    with log_path.open("ab") as out:
+        proc = subprocess.Popen(
+            argv, env=env, cwd=folder, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
     try:
+        base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the API did not start")
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = log_path.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"the API did not start:\n{tail}")
+            try:
+                with urlopen(f"{base}/healthz", timeout=1) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.1)
+        yield base, proc.pid
     finally:
-        server.should_exit = True
-        thread.join(30)
+        rack.stop(proc)
 
 
 # --- Load ---------------------------------------------------------------------------------------
 
-Request = tuple[str, str, dict[str, Any]]  # method, path, httpx keyword arguments
+Request = tuple[str, str, dict[str, Any]]  # method, path, aiohttp keyword arguments
 
 
-async def drive(
-    client: httpx.AsyncClient, make: Callable[[], Request], concurrency: int, seconds: float
+async def send(session: aiohttp.ClientSession, request: Request) -> str | None:
+    """One request; None when it succeeded, else what went wrong."""
+    method, path, kwargs = request
+    try:
+        async with session.request(method, path, **kwargs) as resp:
+            await resp.read()
+            return None if resp.status < 400 else str(resp.status)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return type(exc).__name__
+
+
+async def open_loop(
+    session: aiohttp.ClientSession, make: Callable[[], Request], rate: float, seconds: float
 ) -> dict[str, Any]:
-    """Closed loop: `concurrency` clients, each sending its next request when the last answers,
-    for WARMUP_S (not recorded) and then `seconds`."""
-    start = time.perf_counter()
-    measure_from, end = start + WARMUP_S, start + WARMUP_S + seconds
+    """Offer `rate` requests a second on a fixed schedule for WARMUP_S (unrecorded) and then
+    `seconds` or more (MIN_SAMPLES); latency runs from each request's due time, not from when
+    it went out."""
+    clock = time.perf_counter
+    # p99 of fewer than MIN_SAMPLES is the maximum: slow rates get up to three times longer.
+    warm = round(rate * WARMUP_S)
+    measured = max(1, round(rate * seconds), min(MIN_SAMPLES, round(3 * rate * seconds)))
+    t0 = clock() + 0.05
     latencies: list[float] = []
+    late: list[float] = []  # how long after its due time the generator sent it
+    finished: list[float] = []
     failures: Counter[str] = Counter()
 
-    async def one_client() -> None:
-        while (sent := time.perf_counter()) < end:
-            method, path, kwargs = make()
-            try:
-                resp = await client.request(method, path, **kwargs)
-                failed = None if resp.status_code < 400 else str(resp.status_code)
-            except httpx.HTTPError as exc:
-                failed = type(exc).__name__
-            took = time.perf_counter() - sent
-            if sent >= measure_from:
-                latencies.append(took)
-                if failed:
-                    failures[failed] += 1
+    async def one(i: int) -> None:
+        due = t0 + i / rate
+        await asyncio.sleep(due - clock())
+        sent = clock()
+        failed = await send(session, make())
+        done = clock()
+        if i >= warm:
+            latencies.append(done - due)
+            late.append(sent - due)
+            finished.append(done)
+            if failed:
+                failures[failed] += 1
 
-    await asyncio.gather(*(one_client() for _ in range(concurrency)))
-    elapsed = max(time.perf_counter(), end) - measure_from
-    ms = np.array(latencies) * 1000 if latencies else np.array([float("nan")])
-    return {
-        "concurrency": concurrency,
+    await asyncio.gather(*(one(i) for i in range(warm + measured)))
+    first_due = t0 + warm / rate
+    span = max(max(finished) - first_due, measured / rate)
+    ok = len(latencies) - sum(failures.values())
+    row = {
+        "offered_rps": rate,
+        "achieved_rps": round(ok / span, 1),
         "requests": len(latencies),
         "errors": sum(failures.values()),
         "error_kinds": dict(failures),
-        "rps": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(float(np.percentile(ms, 50)), 2),
-        "p95_ms": round(float(np.percentile(ms, 95)), 2),
-        "p99_ms": round(float(np.percentile(ms, 99)), 2),
-        "max_ms": round(float(ms.max()), 2),
+        **percentiles(latencies, 50, 90, 99),
+        "max_ms": round(max(latencies) * 1000, 2),
+        "late_p99_ms": percentiles(late, 99)["p99_ms"],
+    }
+    row["held"] = (
+        row["p99_ms"] < P99_LIMIT_MS
+        and row["errors"] == 0
+        and row["achieved_rps"] >= HELD_SHARE * rate
+    )
+    return row
+
+
+def verdict(row: dict[str, Any]) -> str:
+    if row["held"]:
+        return "held"
+    reasons = []
+    if row["p99_ms"] >= P99_LIMIT_MS:
+        reasons.append("p99 over")
+    if row["errors"]:
+        reasons.append("errors")
+    if row["achieved_rps"] < HELD_SHARE * row["offered_rps"]:
+        reasons.append("behind")
+    return ", ".join(reasons)
+
+
+def cpu_sample(pid: int) -> tuple[float, float, int, int]:
+    """Wall clock, the process's CPU seconds, and the machine's busy and total jiffies."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    process = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    cpu = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = cpu[3] + cpu[4]  # idle, iowait
+    return time.perf_counter(), process, sum(cpu) - idle, sum(cpu)
+
+
+async def ramp(
+    session: aiohttp.ClientSession,
+    route: str,
+    make: Callable[[], Request],
+    rates: list[float],
+    seconds: float,
+    server_pid: int,
+) -> dict[str, Any]:
+    """Step the offered rate up until one is not held (halving down from the first if even
+    that one is not), then try once between the highest held rate and the lowest not held;
+    the highest held rate is the route's answer."""
+    steps: list[dict[str, Any]] = []
+
+    async def step(rate: float) -> bool:
+        wall, process, busy, total = cpu_sample(server_pid)
+        row = await open_loop(session, make, rate, seconds)
+        wall2, process2, busy2, total2 = cpu_sample(server_pid)
+        row["server_cores"] = round((process2 - process) / (wall2 - wall), 2)
+        row["machine_busy"] = round((busy2 - busy) / max(total2 - total, 1), 2)
+        steps.append(row)
+        print_step(route, row)
+        return bool(row["held"])
+
+    held: float | None = None
+    failed: float | None = None
+    for rate in rates:
+        if not await step(rate):
+            failed = rate
+            break
+        held = rate
+    if failed is not None and held is None:
+        probe = failed / 2
+        while held is None and probe >= 1:
+            if await step(probe):
+                held = probe
+            else:
+                failed, probe = probe, probe / 2
+    if failed is not None and held is not None:
+        between = round(math.sqrt(held * failed))
+        if held < between < failed and await step(between):
+            held = between
+    return {"steps": steps, "highest_held_rps": held}
+
+
+async def closed_loop(
+    session: aiohttp.ClientSession, make: Callable[[], Request], seconds: float
+) -> dict[str, Any]:
+    """One client, each request when the last has answered (the producer searching)."""
+    latencies: list[float] = []
+    failures: Counter[str] = Counter()
+    end = time.perf_counter() + seconds
+    while (sent := time.perf_counter()) < end:
+        failed = await send(session, make())
+        latencies.append(time.perf_counter() - sent)
+        if failed:
+            failures[failed] += 1
+    return {
+        "searches": len(latencies),
+        "errors": sum(failures.values()),
+        **percentiles(latencies, 50, 95, 99),
     }
 
 
-async def recall_at_10(
-    client: httpx.AsyncClient, headers: dict[str, str], seeded: Seeded, embedder: MiniLMEmbedder
-) -> float:
-    """The share of the API's 10 nearest (HNSW) that are among the exact 10 nearest by a scan of
-    the same vectors; a tie with the exact 10th counts as found (seeded texts can repeat)."""
-    index = {post_id: i for i, post_id in enumerate(seeded.ids)}
-    found = 0
-    for query, vector in zip(QUERIES, embedder.embed_sync(QUERIES), strict=True):
-        resp = await client.get("/api/posts/search", params={"q": query, "k": 10}, headers=headers)
-        resp.raise_for_status()
-        distances = 1.0 - seeded.vectors @ vector
-        tenth = float(np.partition(distances, 9)[9])
-        for hit in resp.json():
-            row = index.get(uuid.UUID(hit["id"]))
-            found += row is not None and distances[row] <= tenth + 1e-5
-    return found / (10 * len(QUERIES))
+async def embedding_backlog(database_url: str) -> int:
+    """Posts still waiting for the API's embedding worker."""
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        cur = await conn.execute(
+            "SELECT count(*) FROM posts p WHERE p.status <> 'rejected' AND NOT EXISTS "
+            "(SELECT 1 FROM post_embeddings e WHERE e.post_id = p.id AND e.model = %s)",
+            (MINILM,),
+        )
+        row = await cur.fetchone()
+        return int(row[0]) if row else 0
 
 
-async def embedding_caught_up(database_url: str) -> float:
-    """Seconds until the embedding worker has embedded every post (the bench's new ones)."""
-    started = time.perf_counter()
-    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-        while True:
-            cur = await conn.execute(
-                "SELECT count(*) FROM posts p WHERE p.status <> 'rejected' AND NOT EXISTS "
-                "(SELECT 1 FROM post_embeddings e WHERE e.post_id = p.id AND e.model = %s)",
-                (MINILM,),
-            )
-            row = await cur.fetchone()
-            if row is not None and row[0] == 0:
-                return round(time.perf_counter() - started, 2)
-            await asyncio.sleep(0.2)
-
-
-async def run_load(
-    base: str, database_url: str, seeded: Seeded, embedder: MiniLMEmbedder, args: argparse.Namespace
+async def run_api(
+    base: str, pid: int, database_url: str, args: argparse.Namespace
 ) -> dict[str, Any]:
     counter = itertools.count()
-    levels = args.concurrency
-    limits = httpx.Limits(max_connections=max(levels), max_keepalive_connections=max(levels))
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
-        login = await client.post(
+    # Idle connections are dropped before uvicorn's own 5 s keep-alive timeout closes them, or a
+    # request can go out on a connection the server is closing (ServerDisconnectedError).
+    connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=2)
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+    async with aiohttp.ClientSession(base, connector=connector, timeout=timeout) as session:
+        async with session.post(
             "/api/auth/login", json={"username": PRODUCER, "password": PASSWORD}
-        )
-        login.raise_for_status()
-        producer = {"Authorization": f"Bearer {login.json()['token']}"}
+        ) as resp:
+            resp.raise_for_status()
+            producer = {"Authorization": f"Bearer {(await resp.json())['token']}"}
         listeners = []
         for i in range(LISTENERS):
-            resp = await client.post("/api/session", json={"nickname": f"Bench {i}"})
-            resp.raise_for_status()
-            listeners.append({"Authorization": f"Bearer {resp.json()['token']}"})
+            async with session.post("/api/session", json={"nickname": f"Bench {i}"}) as resp:
+                resp.raise_for_status()
+                listeners.append({"Authorization": f"Bearer {(await resp.json())['token']}"})
+        texts = query_texts()
 
-        def session() -> Request:
-            return "POST", "/api/session", {"json": {"nickname": f"Guest {next(counter)}"}}
+        def search() -> Request:
+            q = texts[next(counter) % len(texts)]
+            return "GET", "/api/posts/search", {"headers": producer, "params": {"q": q, "k": 10}}
 
         def livekit_token() -> Request:
             return "POST", "/api/livekit/token", {"headers": listeners[next(counter) % LISTENERS]}
@@ -376,69 +694,83 @@ async def run_load(
             text = f"Load test post {i}: {QUERIES[i % len(QUERIES)]}, from the bench."
             return "POST", "/api/posts", {"headers": headers, "json": {"text": text}}
 
-        def search() -> Request:
-            query = QUERIES[next(counter) % len(QUERIES)]
-            return (
-                "GET",
-                "/api/posts/search",
-                {"headers": producer, "params": {"q": query, "k": 10}},
-            )
-
-        # Search before posts, so it searches exactly the seeded posts while the worker idles.
-        routes: dict[str, Callable[[], Request]] = {
-            "POST /api/session": session,
-            "POST /api/livekit/token": livekit_token,
-            "GET /api/posts/search": search,
-            "POST /api/posts": post,
-        }
-        results: dict[str, list[dict[str, Any]]] = {}
-        recall = None
-        for name, make in routes.items():
-            results[name] = []
-            for level in levels:
-                row = await drive(client, make, level, args.seconds)
-                results[name].append(row)
-                print_row(name, row)
-            if name == "GET /api/posts/search":
-                recall = await recall_at_10(client, producer, seeded, embedder)
-                n = len(seeded.ids)
-                print(f"  search recall@10 against an exact scan of {n} posts: {recall:.3f}")
-    caught_up: float | None = None
-    try:
-        async with asyncio.timeout(60):
-            caught_up = await embedding_caught_up(database_url)
-    except TimeoutError:
-        pass
-    return {"routes": results, "search_recall_at_10": recall, "embedded_after_posts_s": caught_up}
+        # Search first, over exactly the seeded posts while the embedding worker idles.
+        http_search = None
+        if args.api_embeddings != "off":
+            for _ in range(5):
+                await send(session, search())
+            http_search = await closed_loop(session, search, args.seconds_per_step)
+        routes = {}
+        for route, make in (("POST /api/livekit/token", livekit_token), ("POST /api/posts", post)):
+            routes[route] = await ramp(session, route, make, args.rates, args.seconds_per_step, pid)
+    return {
+        "http_search": http_search,
+        "routes": routes,
+        "embedding_backlog_after_posts": await embedding_backlog(database_url),
+    }
 
 
-HEADER = (
-    f"{'route':<26}{'conc':>5}{'requests':>10}{'errors':>8}{'req/s':>9}"
-    f"{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+# --- Report -------------------------------------------------------------------------------------
+
+STEP_HEADER = (
+    f"{'route':<25}{'offered/s':>10}{'achieved/s':>11}{'requests':>9}{'errors':>7}"
+    f"{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'late p99':>9}{'api cpu':>8}{'busy':>6}  verdict"
 )
 
 
-def print_row(name: str, r: dict[str, Any]) -> None:
+def print_step(route: str, r: dict[str, Any]) -> None:
     print(
-        f"{name:<26}{r['concurrency']:>5}{r['requests']:>10}{r['errors']:>8}{r['rps']:>9.1f}"
-        f"{r['p50_ms']:>9.1f}{r['p95_ms']:>9.1f}{r['p99_ms']:>9.1f}",
+        f"{route:<25}{r['offered_rps']:>10g}{r['achieved_rps']:>11.1f}{r['requests']:>9}"
+        f"{r['errors']:>7}{r['p50_ms']:>8.1f}{r['p99_ms']:>8.1f}{r['max_ms']:>8.1f}"
+        f"{r['late_p99_ms']:>9.1f}{r['server_cores']:>8.2f}{r['machine_busy']:>6.0%}  {verdict(r)}",
         flush=True,
     )
+
+
+def print_search(rows: list[dict[str, Any]]) -> None:
+    print(
+        f"{'search path':<40}{'ef_search':>10}{'n':>6}{'p50 ms':>8}{'p95 ms':>8}{'recall@10':>11}"
+    )
+    for r in rows:
+        ef = "-" if r.get("ef_search") is None else str(r["ef_search"])
+        recall = r.get("recall_at_10")
+        print(
+            f"{r['path']:<40}{ef:>10}{r['searches']:>6}{r['p50_ms']:>8.1f}{r['p95_ms']:>8.1f}"
+            f"{'-' if recall is None else f'{recall:.3f}':>11}",
+            flush=True,
+        )
 
 
 def _interrupt(signum: int, frame: object) -> None:
     signal.raise_signal(signal.SIGINT)  # SIGTERM unwinds like Ctrl-C, through every cleanup
 
 
+def _numbers(kind: type) -> Callable[[str], list[Any]]:
+    return lambda s: [kind(x) for x in s.split(",") if x]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--posts", type=int, default=5000, help="posts to seed and search over")
-    parser.add_argument("--seconds", type=float, default=8.0, help="measured time per run")
+    parser.add_argument("--posts", type=int, default=100_000, help="posts in the memory")
     parser.add_argument(
-        "--concurrency",
-        type=lambda s: [int(x) for x in s.split(",")],
-        default=[1, 8],
-        help="clients in flight, comma-separated levels (default 1,8)",
+        "--real-posts", type=int, default=2000, help="of which embedded with the real model"
+    )
+    parser.add_argument(
+        "--ef-search", type=_numbers(int), default=[40, 100], help="hnsw.ef_search values"
+    )
+    parser.add_argument("--search-repeats", type=int, default=3, help="timed passes per value")
+    parser.add_argument(
+        "--rates",
+        type=_numbers(float),
+        default=[10, 20, 40, 80, 160, 320, 640, 1280],
+        help="offered requests a second, in rising order",
+    )
+    parser.add_argument("--seconds-per-step", type=float, default=4.0)
+    parser.add_argument(
+        "--api-embeddings",
+        choices=["local", "off"],
+        default="local",
+        help="the API's embedding worker during the rate steps (off: posts alone, no HTTP search)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -451,57 +783,117 @@ def main() -> None:
         print(f"· {message}", flush=True)
 
     began = time.perf_counter()
+    load_before = os.getloadavg()
+    if load_before[0] > (os.cpu_count() or 1) / 2:
+        log(
+            f"the machine is already busy (load {load_before[0]:.1f} on {os.cpu_count()} cores): "
+            "every number below shares it"
+        )
     embedder = MiniLMEmbedder(threads=os.cpu_count() or 1)
     embedder.embed_sync(["warm-up"])
-    with parts(log) as (database_url, redis_url):
-        seeded = seed(database_url, args.posts, embedder, random.Random(24))
-        log(
-            f"seeded {args.posts} posts: MiniLM embeddings in {seeded.embed_s:.1f}s, "
-            f"stored in {seeded.insert_s:.1f}s"
-        )
-        settings = ApiSettings(
-            _env_file=None,  # type: ignore[call-arg]
-            database_url=database_url,
-            redis_url=redis_url,
-            livekit_url="ws://127.0.0.1:7880",  # tokens are signed locally; nothing connects
-            livekit_api_key="bench",
-            livekit_api_secret=secrets.token_urlsafe(32),
-            api_jwt_secret=secrets.token_urlsafe(48),
-            openai_api_key=None,
-            api_embeddings="local",
-            api_keeper=False,  # no LiveKit server here: nothing to keep open
-            api_post_rate_limit=10**9,
-            api_session_rate_limit=10**9,
-            api_log_level="WARNING",
-        )
-        with served(settings) as base:
-            log(f"api on {base}; {args.seconds:g}s per run after {WARMUP_S:g}s warm-up")
-            print(HEADER)
-            measured = asyncio.run(run_load(base, database_url, seeded, embedder, args))
-    caught_up = measured["embedded_after_posts_s"]
-    log(
-        f"embedding worker caught up with the new posts {caught_up}s after the last"
-        if caught_up is not None
-        else "embedding worker still behind 60s after the last post"
+    texts = query_texts()
+    embed_took = []
+    for text in texts:  # one at a time, as a search embeds its query
+        started = time.perf_counter()
+        embedder.embed_sync([text])
+        embed_took.append(time.perf_counter() - started)
+    vectors = dict(zip(texts, embedder.embed_sync(texts), strict=True))
+    folder = Path(tempfile.mkdtemp(prefix="radio24-bench-"))
+    folder.chmod(0o755)  # embedded Postgres runs as a system user under root: it must get in
+    try:
+        with parts(folder, log) as (database_url, redis_url):
+            seeded = seed(database_url, args.posts, args.real_posts, embedder, random.Random(24))
+            log(
+                f"seeded {seeded.posts} posts ({seeded.real} real MiniLM embeddings in "
+                f"{seeded.embed_s:.1f}s, {seeded.posts - seeded.real} synthetic vectors), "
+                f"binary COPY in {seeded.insert_s:.1f}s; HNSW index built in "
+                f"{seeded.index_s:.1f}s (maintenance_work_mem {MAINTENANCE_WORK_MEM}, "
+                f"{seeded.parallel_workers} parallel workers)"
+            )
+            for notice in seeded.index_notices:
+                log(f"postgres: {notice}")
+            search = asyncio.run(
+                search_memory(
+                    database_url, vectors, seeded.real_ids, args.ef_search, args.search_repeats
+                )
+            )
+            search.append(
+                {"path": "MiniLM embedding of one query", "ef_search": None,
+                 "searches": len(embed_took), **percentiles(embed_took, 50, 95, 99)}
+            )  # fmt: skip
+            with served(folder, database_url, redis_url, args.api_embeddings) as (base, pid):
+                log(
+                    f"api (uvicorn, own process) on {base}; open loop, {args.seconds_per_step:g}s "
+                    f"per rate after {WARMUP_S:g}s unrecorded; late = generator behind schedule, "
+                    "api cpu = cores the API process used, busy = the whole machine"
+                )
+                print(STEP_HEADER)
+                measured = asyncio.run(run_api(base, pid, database_url, args))
+            http_search = measured.pop("http_search")
+            if http_search is not None:
+                search.append(
+                    {"path": "GET /api/posts/search (HTTP, 1 client)", "ef_search": 40,
+                     **http_search}
+                )  # fmt: skip
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    print()
+    synthetic = next(r for r in search if "synthetic_share_of_exact_top10" in r)
+    print(
+        f"memory search over {seeded.posts} posts: {seeded.real} real MiniLM embeddings, "
+        f"{seeded.posts - seeded.real} synthetic unit vectors "
+        f"({synthetic['synthetic_share_of_exact_top10']:.0%} of the exact top 10); "
+        f"HNSW build {seeded.index_s:.1f}s"
     )
+    print_search(search)
+    print()
+    for route, result in measured["routes"].items():
+        held = result["highest_held_rps"]
+        print(f"{route}: highest rate held with p99 < {P99_LIMIT_MS:g} ms: {held} req/s")
+    backlog = measured["embedding_backlog_after_posts"]
+    print(f"posts still waiting for the embedding worker after the post steps: {backlog}")
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
             "python": platform.python_version(),
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),
+            "load_average_1m_before_and_after": [
+                round(load_before[0], 2),
+                round(os.getloadavg()[0], 2),
+            ],
         },
         "setup": {
-            "posts": args.posts,
-            "seconds_per_run": args.seconds,
-            "warmup_seconds": WARMUP_S,
-            "concurrency": args.concurrency,
-            "client": "httpx over loopback HTTP/1.1, closed loop, in the server's process",
-            "server": "uvicorn (1 worker) in a thread; Postgres pool max 10",
+            "server": "uvicorn --factory api.main:create_app in its own process, 1 worker; "
+            f"keeper off, API_EMBEDDINGS={args.api_embeddings}, rate limits lifted",
+            "load": "aiohttp in the bench's process, open loop: fixed schedule, latency from "
+            "each request's due time; over loopback HTTP/1.1",
+            "p99_limit_ms": P99_LIMIT_MS,
+            "held": f"p99 < {P99_LIMIT_MS:g} ms, no errors, achieved >= {HELD_SHARE:.0%} offered",
+            "rates": args.rates,
+            "seconds_per_step": args.seconds_per_step,
+            "warmup_seconds_per_step": WARMUP_S,
+            "request_timeout_s": REQUEST_TIMEOUT_S,
             "postgres_fsync": not os.environ.get("RADIO_PG_FAST"),
-            "embeddings": MINILM,
         },
-        "seed": {"embed_s": round(seeded.embed_s, 2), "insert_s": round(seeded.insert_s, 2)},
+        "memory": {
+            "posts": seeded.posts,
+            "real_embeddings": seeded.real,
+            "synthetic_vectors": seeded.posts - seeded.real,
+            "synthetic": "384-d unit vectors: a random real MiniLM embedding + 0.5 x another + "
+            f"N(0, {SYNTHETIC_NOISE}) per dimension, normalised; their post texts are generated "
+            "and do not match them",
+            "queries": f"{len(texts)} real texts embedded with {MINILM}",
+            "embed_real_s": round(seeded.embed_s, 2),
+            "binary_copy_s": round(seeded.insert_s, 2),
+            "hnsw_build_s": round(seeded.index_s, 2),
+            "hnsw_build": {
+                "maintenance_work_mem": MAINTENANCE_WORK_MEM,
+                "max_parallel_maintenance_workers": seeded.parallel_workers,
+                "notices": seeded.index_notices,
+            },
+            "search": search,
+        },
         **measured,
         "total_s": round(time.perf_counter() - began, 1),
     }
