@@ -50,10 +50,19 @@ def worker_registered(settings: HostSettings, worker_id: str) -> None:
         finally:
             await client.aclose()
 
-    task = asyncio.get_running_loop().create_task(publish())
-    task.add_done_callback(
-        lambda t: t.exception() and log.warning("could not record worker", exc_info=t.exception())
-    )
+    def done(task: asyncio.Task[None]) -> None:
+        _registrations.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("could not record worker", exc_info=task.exception())
+
+    # The worker's loop owns the task; the set keeps it alive until it is done (asyncio holds
+    # only weak references to tasks).
+    task = asyncio.get_running_loop().create_task(publish(), name="record-worker")
+    _registrations.add(task)
+    task.add_done_callback(done)
+
+
+_registrations: set[asyncio.Task[None]] = set()
 
 
 def _clock() -> datetime:
