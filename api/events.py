@@ -7,7 +7,9 @@ publishes the station's state and airings, the API a producer's decisions. Each 
 subscription (a task of its lifespan) and fans out to its clients through a bounded queue per
 client: a slow or dead client loses its connection (close code 1013), never delays the others.
 A connection lasts no longer than the token that opened it (close code 4401 at its expiry): the
-page signs in again and reconnects.
+page signs in again and reconnects. A ban ends a listener's open connections on every instance
+(close code 4403): the API publishes an internal `banned` event, which the hubs act on and never
+forward to a client.
 
 The latest public state is kept in the Redis hash `radio24:state` (fields `segment`, `next`,
 `floor`, `listeners`, each a JSON string), so a new client starts from a snapshot.
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 EVENTS = "radio24:events"
 STATE = "radio24:state"
 PUBLIC = ("segment", "floor", "listeners")
+BANNED = "banned"  # internal: the hubs close that listener's sockets; never sent to a client
 STATE_FIELDS = ("segment", "next", "floor", "listeners")
 CLOSE_TOO_SLOW = 1013  # "try again later"
 CLOSE_UNAUTHORIZED = 4401
@@ -65,6 +68,10 @@ def post_status_event(post_id: object, listener_id: object, status: str) -> dict
     }
 
 
+def banned_event(listener_id: object) -> dict[str, Any]:
+    return {"type": BANNED, "listener_id": str(listener_id)}
+
+
 def state_fields(message: dict[str, Any]) -> dict[str, str]:
     """What a public event changes in `radio24:state`: the value under the event's own type
     when it has one (`{"type": "floor", "floor": {...}}`), else the event without `type`;
@@ -90,6 +97,7 @@ class Client:
     staff: bool
     queue: asyncio.Queue[str]
     dropped: asyncio.Event = field(default_factory=asyncio.Event)
+    banned: asyncio.Event = field(default_factory=asyncio.Event)
 
     def wants(self, message: dict[str, Any]) -> bool:
         kind = message.get("type")
@@ -151,6 +159,9 @@ class EventHub:
             return
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             return
+        if message["type"] == BANNED:
+            self.ban(str(message.get("listener_id")))
+            return
         for client in list(self.clients):
             if not client.wants(message):
                 continue
@@ -161,6 +172,12 @@ class EventHub:
         if message["type"] in PUBLIC:
             with contextlib.suppress(RedisError, OSError):
                 await self.redis.hset(STATE, mapping=state_fields(message))
+
+    def ban(self, person_id: str) -> None:
+        """End this instance's connections of a banned listener (close code 4403)."""
+        for client in list(self.clients):
+            if client.person_id == person_id:
+                client.banned.set()
 
     def _drop(self, client: Client) -> None:
         if not client.dropped.is_set():
@@ -199,6 +216,7 @@ class EventHub:
                 asyncio.create_task(self._send(ws, client)),
                 asyncio.create_task(self._receive(ws)),
                 asyncio.create_task(client.dropped.wait()),
+                asyncio.create_task(client.banned.wait()),
             ]
             if expires_at is not None:
                 expiry = asyncio.create_task(asyncio.sleep(max(0.0, expires_at - time.time())))
@@ -211,7 +229,11 @@ class EventHub:
                 task.cancel()
             self.clients.discard(client)
             self.metrics.ws_clients.set(len(self.clients))
-        if client.dropped.is_set():
+        if client.banned.is_set():
+            log.info("events: banned listener disconnected", extra={"person_id": client.person_id})
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(CLOSE_FORBIDDEN, "banned"), 1.0)
+        elif client.dropped.is_set():
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(CLOSE_TOO_SLOW, "too slow: reconnect"), 1.0)
         elif expiry is not None and expiry.done() and not expiry.cancelled():

@@ -1,6 +1,7 @@
 """Producers ban and unban listeners. A banned listener gets nothing: every route answers 403
-at once (the ban is read on each request), their waiting posts are hidden, and they are removed
-from the station room if they are in it."""
+at once (the ban is read on each request), their open live-event sockets are closed on every API
+instance, their waiting posts are hidden, and they are removed from the station room if they are
+in it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from livekit import api as lkapi
 from pydantic import BaseModel, Field
 
 from api.auth import Producer
-from api.events import post_status_event, publish
+from api.events import banned_event, post_status_event, publish
 from api.queries import queries
 from api.state import Station, StationDep
 
@@ -70,6 +71,8 @@ async def ban(
             "hidden": len(hidden),
         },
     )
+    if not await publish(station.redis, banned_event(listener_id)):
+        station.hub.ban(str(listener_id))  # Redis away: at least this instance's sockets close
     for post_id in hidden:
         await publish(station.redis, post_status_event(post_id, listener_id, "hidden"))
     await _remove_from_room(station, str(listener_id))

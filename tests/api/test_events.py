@@ -162,6 +162,41 @@ async def test_events_reach_clients_of_another_api_instance(
             }
 
 
+async def test_a_ban_closes_the_listeners_open_sockets_on_every_instance(
+    database_url: str, redis_url: str, livekit_server: LiveKit
+) -> None:
+    settings = make_settings(database_url, redis_url, livekit_server)
+    async with served(settings) as (one, base_one), served(settings) as (two, base_two):
+        producer, troll, bystander = (
+            await one.producer(),
+            await one.listener("Troll"),
+            await one.listener("Bystander"),
+        )
+        await until_subscribed(one, two)
+        async with (
+            connect(ws_url(base_one, troll)) as here,
+            connect(ws_url(base_two, troll)) as there,
+            connect(ws_url(base_two, bystander)) as other,
+            connect(ws_url(base_one, producer)) as staff,
+        ):
+            for ws in (here, there, other, staff):
+                assert (await next_json(ws))["type"] == "snapshot"
+            resp = await one.client.post(
+                f"/api/listeners/{troll.id}/ban", json={}, headers=producer.headers
+            )
+            assert resp.status_code == 200, resp.text
+            for ws in (here, there):  # the instance that banned, and the other one
+                with pytest.raises(ConnectionClosed):
+                    await next_json(ws, wait=2)
+                assert ws.close_code == 4403
+            # Nobody else is disconnected, and the internal event reaches no page.
+            for ws in (other, staff):
+                with pytest.raises(TimeoutError):
+                    await next_json(ws, wait=0.5)
+                assert ws.close_code is None
+        await until(lambda: not one.station.hub.clients and not two.station.hub.clients)
+
+
 class FakeSocket:
     """The server side of one client's socket; a stalled one never finishes a send after the
     snapshot, like a client whose network went away without closing."""
