@@ -525,10 +525,19 @@ class OnAir:
         )
 
     async def _show_floor(self, state: FloorState) -> None:
-        value = state.as_attribute()
+        value = {**state.as_attribute(), "holder_name": self._holder_name(state.holder)}
         with contextlib.suppress(Exception):
-            await self.room.local_participant.set_attributes({FLOOR_ATTRIBUTE: json.dumps(value)})
+            await self.room.local_participant.set_attributes(
+                {FLOOR_ATTRIBUTE: json.dumps(value, ensure_ascii=False)}
+            )
         await self.board.show("floor", {"floor": value}, state_fields={"floor": value})
+
+    def _holder_name(self, holder: str | None) -> str | None:
+        """The name pages show for the holder: the nickname the API put in the listener's token."""
+        if holder is None:
+            return None
+        participant = self.room.remote_participants.get(holder)
+        return (participant.name if participant is not None else "") or holder
 
     async def programme_changed(self) -> None:
         """A producer's edit went on air: the session's standing instructions follow it."""

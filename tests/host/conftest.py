@@ -199,7 +199,7 @@ class Station:
         return (
             lkapi.AccessToken(self.livekit.api_key, self.livekit.api_secret)
             .with_identity(identity)
-            .with_name(identity)
+            .with_name(f"Nick {identity}")  # differs from the identity: pages show the name
             .with_grants(grants)
             .to_jwt()
         )

@@ -52,10 +52,14 @@ async def test_caller_is_heard_and_answered(realtime_station: Station) -> None:
     try:
         granted = json.loads(await caller.rpc("start_turn"))
         assert granted["state"] == "held"
-        assert json.loads(caller.host_attribute("radio24.floor") or "{}").get("holder") in (
-            "caller",
-            None,  # the attribute may arrive a moment after the RPC answer
-        )
+        # The attribute may arrive a moment after the RPC answer; pages show the token's name.
+        floor: dict[str, object] = {}
+        for _ in range(50):
+            floor = json.loads(caller.host_attribute("radio24.floor") or "{}")
+            if floor.get("holder") == "caller":
+                break
+            await asyncio.sleep(0.1)
+        assert (floor.get("holder"), floor.get("holder_name")) == ("caller", "Nick caller")
         await _publish_when_granted(caller)
         commits_before = fake.commits
         await caller.speak(speech_pcm())

@@ -456,10 +456,15 @@ ui.startAudio.addEventListener("click", () => {
 
 // --- push-to-talk -------------------------------------------------------------------------------
 
+// The host names the holder (their nickname); older hosts sent only the identity.
+function holderName(f: FloorInfo): string {
+  return f.holderName || displayName(f.holder ?? "");
+}
+
 function setFloor(f: FloorInfo): void {
   floor = f;
   const held = f.state === "held" && f.holder !== null;
-  ui.floorLine.textContent = held ? t("ptt.busyWho", { name: displayName(f.holder ?? "") }) : "";
+  ui.floorLine.textContent = held ? t("ptt.busyWho", { name: holderName(f) }) : "";
   show(ui.floorLine, held && f.holder !== myIdentity);
   ptt.floorChanged();
 }
@@ -488,7 +493,7 @@ const ptt = (() => {
         label = t("ptt.ending");
         break;
       case "busy":
-        label = floor.holder ? t("ptt.busyWho", { name: displayName(floor.holder) }) : t("ptt.busy");
+        label = floor.holder ? t("ptt.busyWho", { name: holderName(floor) }) : t("ptt.busy");
         break;
       default:
         label = t("ptt.idle");
@@ -645,7 +650,7 @@ function isBusy(err: unknown): boolean {
 
 function rpcMessage(err: unknown): string {
   if (isBusy(err)) {
-    return floor.holder ? t("ptt.busyWho", { name: displayName(floor.holder) }) : t("ptt.busy");
+    return floor.holder ? t("ptt.busyWho", { name: holderName(floor) }) : t("ptt.busy");
   }
   if (err instanceof RpcError) {
     const c = RpcError.ErrorCode;
