@@ -4,6 +4,7 @@ neighbours, Redis streams round-trip, migrations apply to an empty database idem
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import numpy as np
 import psycopg
@@ -170,3 +171,50 @@ def test_migrations_apply_to_an_empty_database_and_are_idempotent(
         tables = {r[0] for r in conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()}  # fmt: skip
     assert {"people", "posts", "post_embeddings", "utterances", "station_state"} <= tables
+
+
+def test_parts_stop_cleanly_when_their_parent_is_killed(tmp_path: Path) -> None:
+    """A SIGKILLed test run or supervisor leaves no Postgres or Redis behind."""
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    from tests.conftest import world_traversable_dir
+
+    folder = world_traversable_dir("radio24-orphans-")
+    script = f"""
+import time
+from pathlib import Path
+from radio24 import rack
+d = Path({str(folder)!r})
+rack.prepare_postgres(d / "pg")
+pg_port, redis_port = rack.free_port(), rack.free_port()
+pg = rack.popen(rack.postgres(d / "pg", pg_port), d / "pg.log")
+rd = rack.popen(rack.redis(d / "redis", redis_port), d / "redis.log")
+rack.wait_port(pg_port, 30, pg)
+rack.wait_port(redis_port, 30, rd)
+print(pg.pid, rd.pid, flush=True)
+time.sleep(120)
+"""
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        line = parent.stdout.readline() if parent.stdout else ""
+        pids = [int(p) for p in line.split()]
+        assert len(pids) == 2, "the parts did not start"
+        assert all(psutil.pid_exists(pid) for pid in pids)
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 20
+        while any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
+                  for pid in pids):  # fmt: skip
+            assert time.monotonic() < deadline, "parts outlived their killed parent"
+            time.sleep(0.1)
+        assert not (folder / "pg" / "postmaster.pid").exists(), "Postgres did not shut down"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
