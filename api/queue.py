@@ -23,6 +23,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from api.metrics import Metrics
 from api.queries import queries
+from db.outage import Outage
 
 STREAM = "radio24:posts"
 GROUP = "host"
@@ -101,20 +102,7 @@ class PostQueue:
 
     async def run_relay(self, interval: float) -> None:
         """The relay task: until cancelled, hand over owed posts every `interval` seconds."""
-        failing = False
+        outage = Outage(log, "relay: cannot hand over yet", "relay: the parts answer again")
         while True:
-            try:
-                await self.relay_once()
-                if failing:
-                    log.info("relay: redis and postgres answer again")
-                failing = False
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():  # a client library ate the cancel
-                    raise asyncio.CancelledError from exc
-                if not failing:
-                    log.warning("relay: cannot hand over yet", extra={"error": repr(exc)})
-                failing = True
+            await outage.attempt(self.relay_once)
             await asyncio.sleep(interval)

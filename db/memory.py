@@ -29,6 +29,8 @@ import httpx
 import numpy as np
 from psycopg_pool import AsyncConnectionPool
 
+from db.outage import Outage
+
 SQL = Path(__file__).parent / "queries" / "memory.sql"
 queries = aiosql.from_path(SQL, "apsycopg")
 
@@ -244,24 +246,14 @@ async def keep_embedding(
     """The embedding worker: until cancelled, embed new posts as they come (woken by `wake`,
     or every `interval` seconds for posts another process wrote). Embedding is idempotent
     (an upsert per post and model), so two workers at once only waste effort."""
-    failing = False
+    outage = Outage(log, "embeddings: cannot embed yet", "embeddings: running again")
     while True:
         wake.clear()  # before looking, so a post written while we embed wakes us again
-        try:
-            done = await store.embed_pending(batch)
-            if on_embedded is not None and done:
+        done = await outage.attempt(lambda: store.embed_pending(batch))
+        if done:
+            if on_embedded is not None:
                 on_embedded(done)
-            failing = False
             if done == batch:
                 continue
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():  # a client library ate the cancel
-                raise asyncio.CancelledError from exc
-            if not failing:
-                log.warning("embeddings: cannot embed yet", extra={"error": repr(exc)})
-            failing = True
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), interval)

@@ -24,11 +24,8 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
-from api import web as web_pages
-from api.main import create_app
-from api.settings import ApiSettings
 from radio24 import rack
-from tests.api.conftest import PASSWORD, Api, Who, add_staff, make_settings
+from tests.api.conftest import PASSWORD, Api, Who, add_staff, make_settings, served
 from tests.conftest import LiveKit
 from tests.host.conftest import (  # noqa: F401  (fixtures re-exported for the browser tests)
     RATE,
@@ -202,33 +199,6 @@ class Web:
             with contextlib.suppress(Exception):
                 await context.close()
         (self.artifacts / "console.log").write_text("\n".join(self.console) + "\n")
-
-
-@contextlib.asynccontextmanager
-async def served(settings: ApiSettings) -> AsyncIterator[tuple[Api, str]]:
-    """The app (with the pages) served by uvicorn on a free loopback port; yields its base URL."""
-    import httpx
-    import uvicorn
-
-    app = create_app(settings)
-    if not any(getattr(r, "path", None) == "/studio" for r in app.routes):
-        app.include_router(web_pages.router)  # until api/main.py includes it itself
-    port = rack.free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(20):
-            while not server.started:
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.02)
-        base = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=base) as client:
-            yield Api(app, client, settings), base
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 20)
 
 
 @contextlib.asynccontextmanager
