@@ -1,15 +1,16 @@
 """The host worker's composition root: `python agent/main.py dev|start`.
 
 It only wires things: settings, the AgentServer, and the host's session entry point. The host's
-behaviour lives in `agent/host.py`; the keeper dispatches it into the station room. The entry
-points are module-level because the job process receives them by pickling.
+behaviour lives in `agent/job.py` and the parts it wires; the keeper dispatches it into the
+station room. The entry points are module-level because the job process receives them by
+pickling.
 """
 
 from __future__ import annotations
 
 from livekit.agents import AgentServer, JobContext, JobRequest, cli
 
-from agent.host import run_host, worker_registered
+from agent.job import run_host, worker_registered
 from agent.settings import HostSettings
 from radio24.settings import load
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import Field
 
 from radio24.settings import StationSettings
@@ -21,8 +23,13 @@ class HostSettings(StationSettings):
     min_speech_seconds: float = Field(default=0.25, ge=0, le=5)
     # The model must start speaking within this long, else the offline voice carries on.
     fallback_after_seconds: float = Field(default=2.5, gt=0, le=10)
-    # The realtime session is rebuilt this often (its history and event log only grow).
+    # The AgentSession is renewed this often (its history and event log only grow), carrying
+    # a short summary; the plugin recycles its socket more often, below OpenAI's 60-minute cap.
     session_max_minutes: float = Field(default=60, gt=0)
+    realtime_socket_minutes: float = Field(default=20, gt=0, lt=60)
+    # The station clock: 1 is real time; the simulated day runs it faster, from a set start.
+    radio_clock_speed: float = Field(default=1.0, gt=0, le=1000)
+    radio_clock_start: datetime | None = None
     # The Redis consumer name in group `host` (one host per station).
     host_consumer: str = "host"
     # On SIGTERM the worker waits this long for the host's job before closing it.

@@ -193,7 +193,7 @@ def run_part(name: str) -> int:
 def _host_registered(since: float) -> bool:
     import redis
 
-    from agent.host import WORKER_KEY
+    from agent.job import WORKER_KEY
 
     at = redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=2).hget(WORKER_KEY, "at")
     return at is not None and float(at) >= since

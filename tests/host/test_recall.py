@@ -8,8 +8,8 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
+from agent.host import Host
 from agent.memory import recall_quotes
-from agent.presenter import Presenter
 
 pytestmark = pytest.mark.integration
 
@@ -48,6 +48,6 @@ async def test_recall_posts_finds_aired_posts_by_meaning(database_url: str) -> N
         async def recall(topic: str) -> list[dict[str, str]]:
             return await recall_quotes(store, topic)
 
-        presenter = Presenter("test", recall=recall, next_post=lambda: None)
+        presenter = Host("test", recall=recall, next_post=lambda: None)
         answer = json.loads(await presenter.recall_posts("野球"))
         assert answer["posts"][0]["author"] == "ソラ"

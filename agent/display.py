@@ -1,0 +1,84 @@
+"""What pages see: the segment on air, who holds the floor, how many listen.
+
+Shown two ways: as the host participant's attributes (pages in the room read them) and on the
+board (Redis, for the API's live events). Both are best effort: a failed update is skipped and
+the next one carries the state again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+
+from livekit import rtc
+
+from agent.board import Board
+from agent.director import Lineup
+from agent.floor import FloorState
+
+log = logging.getLogger("radio24.display")
+
+FLOOR_ATTRIBUTE = "radio24.floor"
+SEGMENT_ATTRIBUTE = "radio24.segment"
+
+
+class Display:
+    def __init__(self, room: rtc.Room, board: Board) -> None:
+        self._room = room
+        self._board = board
+        self._segment: str | None = None
+        self._listeners: int | None = None
+
+    def forget(self) -> None:
+        """Show everything again on the next call (a producer's edit, a new session)."""
+        self._segment = None
+        self._listeners = None
+
+    async def listeners(self, count: int) -> None:
+        if count == self._listeners:
+            return
+        self._listeners = count
+        await self._board.show("listeners", {"count": count}, state_fields={"listeners": count})
+
+    async def segment(self, lineup: Lineup) -> None:
+        cur, nxt = lineup.current, lineup.next
+        value = {
+            "id": cur.segment.id,
+            "title": cur.segment.title,
+            "starts": cur.starts.isoformat(),
+            "ends": cur.ends.isoformat(),
+        }
+        following = {
+            "id": nxt.segment.id,
+            "title": nxt.segment.title,
+            "starts": nxt.starts.isoformat(),
+        }
+        key = json.dumps([value, following])
+        if key == self._segment:
+            return
+        self._segment = key
+        await self._attribute(SEGMENT_ATTRIBUTE, {**value, "next": following})
+        await self._board.show(
+            "segment",
+            {"segment": value, "next": following},
+            state_fields={"segment": value, "next": following},
+        )
+
+    async def floor(self, state: FloorState) -> None:
+        value = {**state.as_attribute(), "holder_name": self._holder_name(state.holder)}
+        await self._attribute(FLOOR_ATTRIBUTE, value)
+        await self._board.show("floor", {"floor": value}, state_fields={"floor": value})
+
+    def _holder_name(self, holder: str | None) -> str | None:
+        """The name pages show for the holder: the nickname the API put in the listener's token."""
+        if holder is None:
+            return None
+        participant = self._room.remote_participants.get(holder)
+        return (participant.name if participant is not None else "") or holder
+
+    async def _attribute(self, name: str, value: object) -> None:
+        with contextlib.suppress(Exception):
+            await self._room.local_participant.set_attributes(
+                {name: json.dumps(value, ensure_ascii=False)}
+            )

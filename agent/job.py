@@ -1,0 +1,336 @@
+"""The host's job: one dispatch into the station room, wired and kept running.
+
+`run_host` joins the room (as identity `host`), opens the job's Postgres pool and Redis client,
+loads the producers' programme and builds the host's parts (see `agent/on_air.py` for the loop,
+`call_in.py` for the floor, `sessions.py` for the AgentSession's life, `voice.py` for the model
+with its fallback, `transmitter.py` for the one audio track). Every background task is owned
+here: one that fails is started again with back-off, never taking the job down — a dead Redis or
+Postgres degrades the station, it does not silence it. The host renews a heartbeat in Redis so
+the keeper can tell a dead host from a live one at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiosql
+import redis.asyncio as aioredis
+from livekit.agents import AutoSubscribe, JobContext, llm
+from livekit.plugins import silero
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from agent import prompt_watcher
+from agent.aired import AiredLog, open_pool
+from agent.board import Board
+from agent.breaker import ModelBreaker
+from agent.call_in import CallInDesk
+from agent.director import ProgramDirector
+from agent.display import Display
+from agent.floor import Floor
+from agent.host import Host
+from agent.memory import recall_quotes
+from agent.offline_voice import OfflineTTS
+from agent.on_air import OnAirLoop
+from agent.posts import PostQueue
+from agent.prompts import Programme
+from agent.sessions import SessionKeeper
+from agent.settings import HostSettings
+from agent.transmitter import Transmitter
+from agent.voice import Voice, probe_conn_options
+
+log = logging.getLogger("radio24.job")
+
+WORKER_KEY = "radio24:host:worker"
+HEARTBEAT_KEY = "radio24:host:heartbeat:{room}"
+HEARTBEAT_SECONDS = 1.0
+HEARTBEAT_TTL_MS = 3000
+PEOPLE = aiosql.from_path(
+    Path(__file__).resolve().parent.parent / "db" / "queries" / "people.sql", "apsycopg"
+)
+
+
+def worker_registered(settings: HostSettings, worker_id: str) -> None:
+    """Tell operators (and `make run`'s banner) that a host worker is registered."""
+
+    async def publish() -> None:
+        client = aioredis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        try:
+            await client.hset(WORKER_KEY, mapping={"id": worker_id, "at": time.time()})
+        finally:
+            await client.aclose()
+
+    def done(task: asyncio.Task[None]) -> None:
+        _registrations.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("could not record worker", exc_info=task.exception())
+
+    # The worker's loop owns the task; the set keeps it alive until it is done.
+    task = asyncio.get_running_loop().create_task(publish(), name="record-worker")
+    _registrations.add(task)
+    task.add_done_callback(done)
+
+
+_registrations: set[asyncio.Task[None]] = set()
+
+
+def station_clock(settings: HostSettings) -> Callable[[], datetime]:
+    """The station's clock: real time, or (for the simulated day) a faster one."""
+    speed = settings.radio_clock_speed
+    if speed == 1.0 and settings.radio_clock_start is None:
+        return lambda: datetime.now(UTC)
+    origin_real = time.monotonic()
+    origin = settings.radio_clock_start or datetime.now(UTC)
+
+    def clock() -> datetime:
+        return origin + timedelta(seconds=(time.monotonic() - origin_real) * speed)
+
+    return clock
+
+
+async def _first_programme(folder: Path, board: Board, stop: asyncio.Event) -> Programme:
+    """The programme to start with; a broken folder is reported and re-tried until fixed."""
+    while True:
+        loaded = await prompt_watcher.load(folder, board)
+        if loaded is not None:
+            return loaded
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 2.0)
+        if stop.is_set():
+            raise asyncio.CancelledError
+
+
+async def run_host(ctx: JobContext, settings: HostSettings) -> None:
+    """Put the host on air and return; the job's shutdown callback takes it off air.
+
+    (livekit-agents waits only 15 s for an entrypoint at shutdown, then cancels it; the
+    LiveKit idiom is an entrypoint that starts things and a shutdown callback that stops them.)
+    """
+    await ctx.connect(auto_subscribe=AutoSubscribe.AUDIO_ONLY)
+    log.info("host joined", extra={"room": ctx.room.name})
+
+    stop = asyncio.Event()
+    redis = aioredis.from_url(
+        settings.redis_url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=10
+    )
+    pool = open_pool(settings.database_url.get_secret_value())
+    tasks: list[asyncio.Task[Any]] = []
+    parts: dict[str, Any] = {}
+
+    def keep(name: str, factory: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        tasks.append(asyncio.create_task(_kept(name, factory), name=name))
+
+    # The heartbeat starts first: the keeper must not take a slow-starting host for a dead one.
+    room = ctx.room
+    keep("heartbeat", lambda: _heartbeat(redis, room.name, room))
+
+    async def off_air(*_: Any) -> None:
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for name in ("loop", "desk", "sessions", "transmitter", "tts"):
+            part = parts.get(name)
+            if part is None:
+                continue
+            with contextlib.suppress(Exception):
+                result = part.stop() if name == "loop" else part.aclose()
+                if asyncio.iscoroutine(result):
+                    await result
+        with contextlib.suppress(Exception):
+            await pool.close()
+        with contextlib.suppress(Exception):
+            await redis.delete(HEARTBEAT_KEY.format(room=room.name))
+        with contextlib.suppress(Exception):
+            await redis.aclose()
+        log.info("host left")
+
+    ctx.add_shutdown_callback(off_air)
+    try:
+        with contextlib.suppress(Exception):
+            await pool.open(wait=True, timeout=10)  # a dead Postgres must not keep us off air
+        board = Board(redis)
+        folder = Path(settings.radio_prompts_dir)
+        programme = await _first_programme(folder, board, stop)
+        director = ProgramDirector(programme, station_clock(settings))
+        floor = Floor(lambda: datetime.now(UTC), timedelta(seconds=settings.max_turn_seconds))
+        aired = AiredLog(pool)
+        posts = PostQueue(redis, aired, consumer=settings.host_consumer)
+        tts = parts["tts"] = OfflineTTS(programme.station.language)
+        tts.prewarm()
+        memory = _memory(settings)
+        display = Display(room, board)
+        transmitter = parts["transmitter"] = Transmitter(room)
+        await transmitter.start()
+
+        async def recall(topic: str) -> list[dict[str, Any]]:
+            return list(await recall_quotes(await memory(), topic))
+
+        loop: OnAirLoop | None = None
+
+        def make_host(chat_ctx: llm.ChatContext | None) -> Host:
+            assert loop is not None
+            return Host(
+                director.instructions(loop._state()),
+                recall=recall,
+                next_post=loop.next_post,
+                chat_ctx=chat_ctx,
+            )
+
+        sessions = parts["sessions"] = SessionKeeper(
+            room=room,
+            settings=settings,
+            transmitter=transmitter,
+            tts=tts,
+            make_host=make_host,
+            wire=lambda session: loop.wire(session) if loop is not None else None,
+        )
+        voice = Voice(
+            sessions=sessions,
+            transmitter=transmitter,
+            settings=settings,
+            breaker=ModelBreaker(time.monotonic),
+            make_probe_model=None if settings.offline else _probe_model(settings),
+        )
+        loop = parts["loop"] = OnAirLoop(
+            room=room,
+            settings=settings,
+            director=director,
+            sessions=sessions,
+            voice=voice,
+            posts=posts,
+            aired=aired,
+            display=display,
+            language=programme.station.language,
+        )
+        desk = parts["desk"] = CallInDesk(
+            room=room,
+            livekit=ctx.api,
+            settings=settings,
+            floor=floor,
+            sessions=sessions,
+            vad_model=silero.VAD.load(),
+            preempt=loop.preempt,
+            turn_over=loop.turn_over,
+            show_floor=display.floor,
+            banned=_ban_check(pool),
+        )
+        loop.desk = desk
+        desk.register()
+        recent = await _recent(aired)
+        loop.start(recent)
+        await sessions.start(recent[-6:])
+        await desk.reconcile_grants()
+        await display.floor(floor.state)
+
+        async def programme_changed(new: Programme) -> None:
+            director.replace_programme(new)
+            loop.programme_changed()
+
+        keep("on-air", loop.run)
+        keep("on-air-watch", loop.watch)
+        keep("as-aired", loop.run_writer)
+        keep("posts", posts.run)
+        keep("model-probe", voice.run_probes)
+        keep("prompts", lambda: prompt_watcher.watch(folder, board, programme_changed, stop))
+    except BaseException:
+        log.exception("host could not go on air")
+        ctx.shutdown("host could not go on air")
+        raise
+
+
+async def _kept(name: str, factory: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+    """Run a part for the life of the job; if it fails, start it again (with back-off)."""
+    delay = 0.5
+    while True:
+        started = time.monotonic()
+        try:
+            await factory()
+            log.warning("host task ended; starting it again", extra={"task": name})
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("host task failed; starting it again", extra={"task": name})
+        if time.monotonic() - started > 30:
+            delay = 0.5
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 10.0)
+
+
+async def _heartbeat(redis: aioredis.Redis, room_name: str, room: Any) -> None:
+    """Renew `radio24:host:heartbeat:<room>` (3 s TTL) every second; the keeper reads it."""
+    key = HEARTBEAT_KEY.format(room=room_name)
+    while True:
+        value = json.dumps({"sid": room.local_participant.sid, "at": time.time()})
+        try:
+            await asyncio.wait_for(redis.set(key, value, px=HEARTBEAT_TTL_MS), 1.0)
+        except Exception:
+            log.debug("heartbeat not written (redis unavailable)")
+        await asyncio.sleep(HEARTBEAT_SECONDS)
+
+
+def _ban_check(pool: AsyncConnectionPool) -> Callable[[str], Coroutine[Any, Any, bool]]:
+    async def banned(identity: str) -> bool:
+        async with pool.connection(timeout=2) as conn:
+            conn.row_factory = dict_row  # type: ignore[assignment]
+            try:
+                row = await PEOPLE.person_by_id(conn, id=identity)
+            except Exception:
+                # Not a listener id (a test or staff identity): nothing to be banned.
+                await conn.rollback()
+                return False
+        return bool(row and row.get("banned_at"))
+
+    return banned
+
+
+def _probe_model(settings: HostSettings) -> Callable[[], llm.RealtimeModel]:
+    def make() -> llm.RealtimeModel:
+        from livekit.plugins import openai
+
+        key = settings.openai_api_key
+        return openai.realtime.RealtimeModel(
+            model=settings.realtime_model,
+            api_key=key.get_secret_value() if key else None,
+            base_url=settings.openai_base_url,
+            conn_options=probe_conn_options(),
+        )
+
+    return make
+
+
+async def _recent(aired: AiredLog) -> list[str]:
+    try:
+        return await asyncio.wait_for(aired.recent_lines(12), 3.0)
+    except Exception:
+        log.warning("could not read recent lines", exc_info=True)
+        return []
+
+
+def _memory(settings: HostSettings) -> Any:
+    """The post memory, opened on first use (the embedding model loads only if called)."""
+    from db.memory import MemoryStore, embedder_for
+
+    store: list[MemoryStore] = []
+    lock = asyncio.Lock()
+
+    async def get() -> MemoryStore:
+        async with lock:
+            if not store:
+                pool = AsyncConnectionPool(
+                    settings.database_url.get_secret_value(), min_size=0, max_size=1, open=False
+                )
+                await pool.open()
+                key = settings.openai_api_key.get_secret_value() if not settings.offline else None
+                store.append(MemoryStore(pool, embedder_for(key, settings.openai_base_url)))
+            return store[0]
+
+    return get
