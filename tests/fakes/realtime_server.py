@@ -28,6 +28,11 @@ show:
   away", at 60 minutes) is a recoverable `error` and then a dropped socket: the plugin reconnects
   at once (0.1 s), replays instructions, tools and the chat context, and emits
   `session_reconnected`; a reply that was streaming ends early, silently.
+- the plugin's own renewal (`max_session_duration`) below the cap never meets `session_expired`,
+  but it drops a `generate_reply` still waiting for `response.created` ("pending response
+  discarded due to session reconnection", no error event), and if it waits for a reply that
+  then ends `incomplete` or `failed`, the session dies (an unrecoverable `error`, no reconnection;
+  later requests reach no server and time out after 10 s).
 
 It runs in its own thread and event loop, so sync tests, async tests and agent worker processes
 (through `python -m tests.fakes.realtime_server --port P`) can all use it. It has no server-side
