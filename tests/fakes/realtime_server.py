@@ -5,8 +5,34 @@ proves nothing about our code anyway. This server speaks the Realtime websocket 
 enough for `livekit-plugins-openai` 1.8.9 (`RealtimeModel(base_url=fake.base_url)` or
 `OPENAI_BASE_URL`) to hold a real session against it: it hears the caller's audio, transcribes it
 with a scripted transcript, answers `response.create` with a scripted reply spoken as a
-non-silent waveform, and records everything the client sent. Fault injection (errors, dropped
-sockets, an outage, latency) drives the host's failure paths.
+non-silent waveform, and records everything the client sent, with one `ResponseRequest` per
+`response.create` (instructions, metadata, the conversation as the model would see it).
+
+Fault injection drives the host's failure paths. Each `*_next_response` call shapes one future
+response, in the order called: `fail_next_response` (an error), `call_tool_next_response` (the
+model calls a tool instead of speaking), `stall_next_response` (audio stops for a while, or until
+cancelled), `cut_next_response` (`response.done` with status `incomplete`). `response_latency`,
+`first_audio_delay` and `session_max_seconds` apply to every response or connection;
+`drop_connections`, `set_down` and `expire_sessions` act at once.
+
+What the plugin (1.8.9) does with each, as the tests in tests/integration/test_fake_realtime.py
+show:
+- a tool call reaches the consumer on `GenerationCreatedEvent.function_stream` when
+  `response.output_item.done` arrives (the argument deltas are ignored); nothing more happens
+  until the client sends a `function_call_output` item and asks for a new response.
+- a stall is only a gap: no event, no timeout; the audio stream waits for as long as it lasts.
+- `incomplete` is not surfaced: the audio and text streams simply end, no `error` is emitted,
+  `RealtimeModelMetrics.cancelled` is False; only the raw `openai_server_event_received` event
+  shows the status.
+- session expiry (OpenAI: an `error` with code `session_expired`, then a close with 1001 "going
+  away", at 60 minutes) is a recoverable `error` and then a dropped socket: the plugin reconnects
+  at once (0.1 s), replays instructions, tools and the chat context, and emits
+  `session_reconnected`; a reply that was streaming ends early, silently.
+- the plugin's own renewal (`max_session_duration`) below the cap never meets `session_expired`,
+  but it drops a `generate_reply` still waiting for `response.created` ("pending response
+  discarded due to session reconnection", no error event), and if it waits for a reply that
+  then ends `incomplete` or `failed`, the session dies (an unrecoverable `error`, no reconnection;
+  later requests reach no server and time out after 10 s).
 
 It runs in its own thread and event loop, so sync tests, async tests and agent worker processes
 (through `python -m tests.fakes.realtime_server --port P`) can all use it. It has no server-side
@@ -29,7 +55,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Self
 
 import numpy as np
@@ -42,34 +68,85 @@ BYTES_PER_SECOND = SAMPLE_RATE * 2  # PCM16 mono
 MIN_COMMIT_BYTES = BYTES_PER_SECOND // 10  # the real API refuses commits under 100 ms
 CHUNK_SECONDS = 0.1
 
+SESSION_MAX_SECONDS = 3600.0  # OpenAI ends every Realtime session at 60 minutes
+
 DEFAULT_REPLY = "Thanks for calling radio24."
 DEFAULT_TRANSCRIPT = "Hello radio24, this is a caller."
 
 Event = dict[str, Any]
 
 
+def _text_of(item: Event) -> str | None:
+    for part in item.get("content") or []:
+        text = part.get("text") or part.get("transcript")
+        if text:
+            return text
+    return None
+
+
 @dataclass(frozen=True)
-class ReplyContext:
-    """What a reply callable sees: the conversation on this connection and the instructions."""
+class ResponseRequest:
+    """One `response.create` as the fake received it, with the conversation the model would see.
+
+    A reply callable is handed one of these (taken when the reply starts, after any latency);
+    `FakeRealtimeServer.response_requests` keeps one per request (taken when it arrives).
+    """
 
     conversation: list[Event]
-    instructions: str | None
-    response_instructions: str | None
+    instructions: str | None  # the session's, from `session.update`
+    response_instructions: str | None  # this request's own (the plugin sends session + extra)
+    metadata: Event | None = None
+    new_items: list[Event] = field(default_factory=list)
+    """Items the client added on this connection (created or committed audio) since its last
+    accepted `response.create`, in arrival order; after a reconnection, the plugin's replay."""
+    tool_choice: Any = None
+    connection: int = 0
+    event_id: str | None = None
+    refused: str | None = None
+    """The error code if the fake refused the request at once (active response, injected error)."""
 
     @property
     def last_user_text(self) -> str | None:
         """The text or transcript of the latest user message, if any."""
         for item in reversed(self.conversation):
             if item.get("type") == "message" and item.get("role") == "user":
-                for part in item.get("content") or []:
-                    text = part.get("text") or part.get("transcript")
-                    if text:
-                        return text
-                return None
+                return _text_of(item)
+        return None
+
+    @property
+    def user_texts(self) -> list[str]:
+        """The text of every user message in the conversation, oldest first."""
+        return [
+            text
+            for item in self.conversation
+            if item.get("type") == "message" and item.get("role") == "user"
+            if (text := _text_of(item)) is not None
+        ]
+
+    @property
+    def last_tool_output(self) -> str | None:
+        """The output of the latest `function_call_output` item, if any."""
+        for item in reversed(self.conversation):
+            if item.get("type") == "function_call_output":
+                return item.get("output")
         return None
 
 
-Reply = str | Callable[[ReplyContext], str]
+ReplyContext = ResponseRequest  # the name reply callables have always used
+
+
+@dataclass(frozen=True)
+class ToolOutput:
+    """A `function_call_output` item the client created, matched to the call the fake made."""
+
+    call_id: str
+    output: str
+    name: str | None  # None if the fake never made a call with this id
+    arguments: str | None
+    connection: int
+
+
+Reply = str | Callable[[ResponseRequest], str]
 Transcript = str | Callable[[bytes], str]
 
 
@@ -81,6 +158,29 @@ class _Failure:
     in_response: bool
 
 
+@dataclass(frozen=True)
+class _ToolCall:
+    name: str
+    arguments: str
+    call_id: str | None
+    delay: float
+
+
+@dataclass(frozen=True)
+class _Stall:
+    after_chunks: int
+    seconds: float | None  # None: until the response is cancelled or the socket closes
+
+
+@dataclass(frozen=True)
+class _Cut:
+    after_chunks: int
+    reason: str
+
+
+_Plan = _Failure | _ToolCall | _Stall | _Cut
+
+
 @dataclass
 class _Connection:
     id: int
@@ -88,10 +188,16 @@ class _Connection:
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     audio: bytearray = field(default_factory=bytearray)
     items: list[Event] = field(default_factory=list)
+    new_items: list[Event] = field(default_factory=list)  # since the last accepted request
     session: Event = field(default_factory=dict)
     response_task: asyncio.Task[None] | None = None
     response_id: str | None = None
+    plan: _Plan | None = None  # how the current response deviates from a plain reply
     cancel_requested: bool = False
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    opened_at: float = 0.0  # loop time of session.created
+    expiry: asyncio.TimerHandle | None = None
+    expiring: bool = False
 
 
 def _id(prefix: str) -> str:
@@ -128,6 +234,8 @@ class FakeRealtimeServer:
         reply_seconds: float = 1.0,
         pace: float | None = 4.0,
         response_latency: float = 0.0,
+        first_audio_delay: float = 0.0,
+        session_max_seconds: float | None = SESSION_MAX_SECONDS,
     ) -> None:
         """
         Args:
@@ -139,12 +247,20 @@ class FakeRealtimeServer:
             pace: how many times faster than real time reply audio is streamed; None streams
                 it all at once.
             response_latency: seconds to wait after `response.create` before `response.created`.
+            first_audio_delay: seconds between `response.content_part.added` and the first
+                audio (and transcript) delta of every reply: a slow first chunk.
+            session_max_seconds: how long a connection lives before the fake expires it as
+                OpenAI does (an `error` with code `session_expired`, then a close with 1001);
+                60 minutes by default, None for never. Changing it applies to open connections
+                too, counted from when each opened.
         """
         self.reply: Reply = reply
         self.transcript: Transcript = transcript
         self.reply_seconds = reply_seconds
         self.pace = pace
         self.response_latency = response_latency
+        self.first_audio_delay = first_audio_delay
+        self._session_max_seconds = session_max_seconds
 
         self._requested_port = port
         self._lock = threading.Lock()
@@ -157,7 +273,11 @@ class FakeRealtimeServer:
         self._refused_count = 0
         self._instructions: str | None = None
         self._tools: list[Event] | None = None
-        self._failures: deque[_Failure] = deque()
+        self._plans: deque[_Plan] = deque()
+        self._requests: list[ResponseRequest] = []
+        self._tool_outputs: list[ToolOutput] = []
+        self._calls: dict[str, tuple[str, str]] = {}  # call_id -> (name, arguments)
+        self._expired_count = 0
         self._down = False
         self._connections: dict[int, _Connection] = {}
         self._latest_conversation: list[Event] = []
@@ -305,6 +425,29 @@ class FakeRealtimeServer:
         return len(self.received_of("response.create"))
 
     @property
+    def response_requests(self) -> list[ResponseRequest]:
+        """One record per `response.create` received (refused ones too), oldest first.
+
+        Each holds the request's own and the session's instructions, its metadata, the items
+        added since the previous request on that connection and the whole conversation, as
+        they stood when the request arrived.
+        """
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def tool_outputs(self) -> list[ToolOutput]:
+        """Every `function_call_output` item the clients created, oldest first."""
+        with self._lock:
+            return list(self._tool_outputs)
+
+    @property
+    def expired_count(self) -> int:
+        """How many connections the fake ended with `session_expired`."""
+        with self._lock:
+            return self._expired_count
+
+    @property
     def instructions(self) -> str | None:
         """The latest session instructions sent with `session.update`."""
         with self._lock:
@@ -414,6 +557,8 @@ class FakeRealtimeServer:
             self._sent.clear()
             self._committed_audio.clear()
             self._audio_bytes = 0
+            self._requests.clear()
+            self._tool_outputs.clear()
 
     # --- fault injection -------------------------------------------------------------------
 
@@ -431,10 +576,74 @@ class FakeRealtimeServer:
         OpenAI does for a rejected request). With `in_response=True` the response starts and
         ends in `response.done` with status `failed` (as for rate limits mid-stream). Codes such
         as `insufficient_quota` or `invalid_api_key` are fatal to the plugin's session.
-        Calls queue up: each fails one response.
+        Calls queue up with the other `*_next_response` calls: each shapes one response.
         """
+        self._plan(_Failure(type, error_code, message, in_response))
+
+    def call_tool_next_response(
+        self,
+        name: str,
+        arguments: Event | str | None = None,
+        *,
+        call_id: str | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        """Answer the next `response.create` by calling the tool `name` instead of speaking.
+
+        The events are the real service's for a function call: `response.created`, then (after
+        `delay` seconds of the model "deciding") `response.output_item.added` with a
+        `function_call` item, `response.function_call_arguments.delta`/`.done`,
+        `response.output_item.done`, `response.done`. The client answers with a
+        `function_call_output` item (see `tool_outputs`) and a new `response.create`, which
+        is spoken as usual (a reply callable sees the output as `last_tool_output`).
+        `arguments` is a JSON object (or its text); `call_id` defaults to a fresh one.
+        A cancel during `delay` ends the response `cancelled` with no output.
+        """
+        text = arguments if isinstance(arguments, str) else json.dumps(arguments or {})
+        self._plan(_ToolCall(name, text, call_id, delay))
+
+    def stall_next_response(self, after_chunks: int = 1, seconds: float | None = None) -> None:
+        """Stop the next reply's stream after `after_chunks` audio chunks (of 0.1 s).
+
+        It resumes after `seconds`, or with None only when the client cancels the response (or
+        the socket closes). A cancel always ends the stall. `after_chunks=0` delays the first
+        chunk of just that reply (`first_audio_delay` does it for every reply).
+        """
+        self._plan(_Stall(after_chunks, seconds))
+
+    def cut_next_response(self, after_chunks: int = 2, reason: str = "max_output_tokens") -> None:
+        """End the next reply after `after_chunks` audio chunks with status `incomplete`.
+
+        As when the model hits `max_output_tokens` (or `content_filter`): the partial audio and
+        transcript are closed normally, the item is `incomplete` and `response.done` carries
+        `status_details: {type: "incomplete", reason}`.
+        """
+        self._plan(_Cut(after_chunks, reason))
+
+    def _plan(self, plan: _Plan) -> None:
         with self._lock:
-            self._failures.append(_Failure(type, error_code, message, in_response))
+            self._plans.append(plan)
+
+    @property
+    def session_max_seconds(self) -> float | None:
+        return self._session_max_seconds
+
+    @session_max_seconds.setter
+    def session_max_seconds(self, seconds: float | None) -> None:
+        self._session_max_seconds = seconds
+        loop = self._loop
+        if loop is not None:
+            loop.call_soon_threadsafe(self._schedule_all_expiries)
+
+    def expire_sessions(self) -> int:
+        """End every open connection now as OpenAI ends a session at its cap; returns how many."""
+        with self._lock:
+            conns = list(self._connections.values())
+        loop = self._loop
+        if loop is not None:
+            for conn in conns:
+                loop.call_soon_threadsafe(self._expire, conn)
+        return len(conns)
 
     def drop_connections(self) -> int:
         """Close every open websocket from the server side; returns how many were open."""
@@ -462,6 +671,38 @@ class FakeRealtimeServer:
             )
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
+
+    def _schedule_all_expiries(self) -> None:
+        for conn in list(self._connections.values()):
+            self._schedule_expiry(conn)
+
+    def _schedule_expiry(self, conn: _Connection) -> None:
+        if conn.expiry is not None:
+            conn.expiry.cancel()
+            conn.expiry = None
+        cap = self._session_max_seconds
+        if cap is not None and self._loop is not None:
+            conn.expiry = self._loop.call_at(conn.opened_at + cap, self._expire, conn)
+
+    def _expire(self, conn: _Connection) -> None:
+        if conn.expiring or conn.ws.closed:
+            return
+        conn.expiring = True
+        task = asyncio.ensure_future(self._end_session(conn))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _end_session(self, conn: _Connection) -> None:
+        """What OpenAI sends at a session's cap: an `error`, then a 1001 close with the reason."""
+        if conn.response_task is not None:
+            conn.response_task.cancel()
+        lived = self._session_max_seconds or asyncio.get_running_loop().time() - conn.opened_at
+        message = f"Your session hit the maximum duration of {_duration(lived)}."
+        with self._lock:
+            self._expired_count += 1
+        await self._send_error(conn, None, "invalid_request_error", "session_expired", message)
+        with contextlib.suppress(Exception):
+            await conn.ws.close(code=WSCloseCode.GOING_AWAY, message=message.encode())
 
     def _notify(self) -> None:
         """Wake every waiter, sync or async, after any change to what the fake recorded."""
@@ -508,13 +749,17 @@ class FakeRealtimeServer:
         logger.debug("client connected", extra={"connection": conn.id})
 
         model = request.query.get("model", "gpt-realtime")
+        cap = self._session_max_seconds
         conn.session = {
             "type": "realtime",
             "object": "realtime.session",
             "model": model,
             "id": _id("sess"),
             "output_modalities": ["audio"],
+            "expires_at": 0 if cap is None else int(time.time() + cap),
         }
+        conn.opened_at = asyncio.get_running_loop().time()
+        self._schedule_expiry(conn)
         await self._send(conn, {"type": "session.created", "session": dict(conn.session)})
         try:
             async for msg in ws:
@@ -540,6 +785,8 @@ class FakeRealtimeServer:
         finally:
             if conn.response_task is not None:
                 conn.response_task.cancel()
+            if conn.expiry is not None:
+                conn.expiry.cancel()
             with self._lock:
                 self._connections.pop(conn.id, None)
             self._notify()
@@ -661,6 +908,7 @@ class FakeRealtimeServer:
             "content": [{"type": "input_audio", "transcript": None}],
         }
         self._append_item(conn, item)
+        conn.new_items.append(item)
         await self._send(
             conn,
             {
@@ -738,6 +986,14 @@ class FakeRealtimeServer:
                 return
             at, previous = index + 1, prev_id
         self._append_item(conn, item, at)
+        conn.new_items.append(item)
+        if item.get("type") == "function_call_output":
+            call_id = str(item.get("call_id"))
+            with self._lock:
+                name, arguments = self._calls.get(call_id, (None, None))
+                self._tool_outputs.append(
+                    ToolOutput(call_id, str(item.get("output")), name, arguments, conn.id)
+                )
         await self._send(
             conn,
             {"type": "conversation.item.added", "previous_item_id": previous, "item": _copy(item)},
@@ -804,10 +1060,24 @@ class FakeRealtimeServer:
             )
             return
         conn.cancel_requested = True
+        conn.cancelled.set()
 
     async def _on_response_create(self, conn: _Connection, event: Event) -> None:
         event_id = event.get("event_id")
+        params = event.get("response") or {}
+        with self._lock:
+            request = ResponseRequest(
+                conversation=[_copy(it) for it in conn.items],
+                instructions=conn.session.get("instructions"),
+                response_instructions=params.get("instructions"),
+                metadata=params.get("metadata"),
+                new_items=[_copy(it) for it in conn.new_items],
+                tool_choice=params.get("tool_choice"),
+                connection=conn.id,
+                event_id=event_id,
+            )
         if conn.response_task is not None and not conn.response_task.done():
+            self._add_request(replace(request, refused="conversation_already_has_active_response"))
             await self._send_error(
                 conn,
                 event_id,
@@ -817,19 +1087,35 @@ class FakeRealtimeServer:
             )
             return
         with self._lock:
-            failure = self._failures.popleft() if self._failures else None
-        if failure is not None and not failure.in_response:
-            await self._send_error(conn, event_id, failure.type, failure.code, failure.message)
+            plan = self._plans.popleft() if self._plans else None
+        if isinstance(plan, _Failure) and not plan.in_response:
+            self._add_request(replace(request, refused=plan.code))
+            await self._send_error(conn, event_id, plan.type, plan.code, plan.message)
             return
+        self._add_request(request)
+        conn.new_items.clear()
         conn.cancel_requested = False
+        conn.cancelled.clear()
+        conn.plan = plan
         conn.response_id = _id("resp")
         conn.response_task = asyncio.create_task(
-            self._respond(conn, conn.response_id, event.get("response") or {}, failure),
+            self._respond(conn, conn.response_id, params, plan),
             name=f"fake-realtime-response-{conn.id}",
         )
 
+    def _add_request(self, request: ResponseRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    async def _pause(self, conn: _Connection, seconds: float | None) -> float:
+        """Wait `seconds` (None: forever) or until a cancel; returns how long it waited."""
+        started = time.monotonic()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(conn.cancelled.wait(), seconds)
+        return time.monotonic() - started
+
     async def _respond(
-        self, conn: _Connection, resp_id: str, params: Event, failure: _Failure | None
+        self, conn: _Connection, resp_id: str, params: Event, plan: _Plan | None
     ) -> None:
         if self.response_latency > 0:
             await asyncio.sleep(self.response_latency)
@@ -850,28 +1136,32 @@ class FakeRealtimeServer:
         }
         await self._send(conn, {"type": "response.created", "response": _copy(response)})
 
-        if failure is not None:
+        if isinstance(plan, _Failure):
             response.update(
                 status="failed",
                 status_details={
                     "type": "failed",
                     "reason": None,
-                    "error": {
-                        "type": failure.type,
-                        "code": failure.code,
-                        "message": failure.message,
-                    },
+                    "error": {"type": plan.type, "code": plan.code, "message": plan.message},
                 },
                 usage=_usage(0, 0),
             )
             await self._send(conn, {"type": "response.done", "response": response})
             return
 
-        context = ReplyContext(
+        context = ResponseRequest(
             conversation=[_copy(it) for it in conn.items],
             instructions=conn.session.get("instructions"),
             response_instructions=params.get("instructions"),
+            metadata=params.get("metadata"),
+            tool_choice=params.get("tool_choice"),
+            connection=conn.id,
         )
+        heard = sum(len(str(it.get("content"))) for it in context.conversation) // 4
+        input_tokens = heard + len(context.instructions or "") // 4
+        if isinstance(plan, _ToolCall):
+            await self._call_tool(conn, response, plan, input_tokens)
+            return
         text = self.reply(context) if callable(self.reply) else self.reply
         item_id = _id("item")
         item: Event = {
@@ -910,6 +1200,7 @@ class FakeRealtimeServer:
 
         spoken = await self._stream(conn, where, text, audio_out)
         cancelled = conn.cancel_requested
+        cut = not cancelled and isinstance(plan, _Cut)
         if audio_out:
             await self._send(conn, {"type": "response.output_audio.done", **where})
             await self._send(
@@ -925,7 +1216,7 @@ class FakeRealtimeServer:
         await self._send(conn, {"type": "response.content_part.done", **where, "part": part})
         with self._lock:
             item["content"] = [content]
-            item["status"] = "incomplete" if cancelled else "completed"
+            item["status"] = "incomplete" if cancelled or cut else "completed"
         await self._send(
             conn,
             {
@@ -939,19 +1230,112 @@ class FakeRealtimeServer:
             conn,
             {"type": "conversation.item.done", "previous_item_id": previous, "item": _copy(item)},
         )
-        heard = sum(len(str(it.get("content"))) for it in context.conversation) // 4
+        if cancelled:
+            status, details = "cancelled", {"type": "cancelled", "reason": "client_cancelled"}
+        elif isinstance(plan, _Cut):
+            status, details = "incomplete", {"type": "incomplete", "reason": plan.reason}
+        else:
+            status, details = "completed", None
         response.update(
-            status="cancelled" if cancelled else "completed",
-            status_details={"type": "cancelled", "reason": "client_cancelled"}
-            if cancelled
-            else None,
+            status=status,
+            status_details=details,
             output=[_copy(item)],
-            usage=_usage(heard + len(context.instructions or "") // 4, len(spoken.split()) + 1),
+            usage=_usage(input_tokens, len(spoken.split()) + 1),
+        )
+        await self._send(conn, {"type": "response.done", "response": response})
+
+    async def _call_tool(
+        self, conn: _Connection, response: Event, plan: _ToolCall, input_tokens: int
+    ) -> None:
+        """The model answers with a function call: one `function_call` item, no audio."""
+        resp_id = response["id"]
+        if plan.delay > 0:
+            await self._pause(conn, plan.delay)
+        if conn.cancel_requested:
+            response.update(
+                status="cancelled",
+                status_details={"type": "cancelled", "reason": "client_cancelled"},
+                usage=_usage(input_tokens, 0),
+            )
+            await self._send(conn, {"type": "response.done", "response": response})
+            return
+        call_id = plan.call_id or _id("call")
+        with self._lock:
+            self._calls[call_id] = (plan.name, plan.arguments)
+        item: Event = {
+            "id": _id("item"),
+            "object": "realtime.item",
+            "type": "function_call",
+            "status": "in_progress",
+            "name": plan.name,
+            "call_id": call_id,
+            "arguments": "",
+        }
+        where = {"response_id": resp_id, "item_id": item["id"], "output_index": 0}
+        previous = conn.items[-1]["id"] if conn.items else None
+        self._append_item(conn, item)
+        await self._send(
+            conn,
+            {
+                "type": "response.output_item.added",
+                "response_id": resp_id,
+                "output_index": 0,
+                "item": _copy(item),
+            },
+        )
+        await self._send(
+            conn,
+            {"type": "conversation.item.added", "previous_item_id": previous, "item": _copy(item)},
+        )
+        step = max(1, math.ceil(len(plan.arguments) / 3))
+        for i in range(0, len(plan.arguments), step):
+            await self._send(
+                conn,
+                {
+                    "type": "response.function_call_arguments.delta",
+                    **where,
+                    "call_id": call_id,
+                    "delta": plan.arguments[i : i + step],
+                },
+            )
+        await self._send(
+            conn,
+            {
+                "type": "response.function_call_arguments.done",
+                **where,
+                "call_id": call_id,
+                "name": plan.name,
+                "arguments": plan.arguments,
+            },
+        )
+        with self._lock:
+            item.update(status="completed", arguments=plan.arguments)
+        await self._send(
+            conn,
+            {"type": "conversation.item.done", "previous_item_id": previous, "item": _copy(item)},
+        )
+        await self._send(
+            conn,
+            {
+                "type": "response.output_item.done",
+                "response_id": resp_id,
+                "output_index": 0,
+                "item": _copy(item),
+            },
+        )
+        response.update(
+            status="completed",
+            output=[_copy(item)],
+            usage=_usage(input_tokens, len(plan.arguments) // 4 + 1),
         )
         await self._send(conn, {"type": "response.done", "response": response})
 
     async def _stream(self, conn: _Connection, where: Event, text: str, audio_out: bool) -> str:
-        """Send the reply as interleaved transcript and audio deltas; returns what was said."""
+        """Send the reply as interleaved transcript and audio deltas; returns what was said.
+
+        Honours `first_audio_delay` and the response's stall or cut, if any.
+        """
+        plan = conn.plan
         pcm = synthesize(self.reply_seconds) if audio_out else b""
         chunk = int(BYTES_PER_SECOND * CHUNK_SECONDS)
         chunks = [pcm[i : i + chunk] for i in range(0, len(pcm), chunk)] or [b""]
@@ -960,7 +1344,12 @@ class FakeRealtimeServer:
         spoken: list[str] = []
         started = time.monotonic()
         for i, audio in enumerate(chunks):
-            if conn.cancel_requested:
+            # a pause shifts the pacing clock, so the rest streams at pace rather than in a burst
+            if i == 0 and self.first_audio_delay > 0:
+                started += await self._pause(conn, self.first_audio_delay)
+            if isinstance(plan, _Stall) and i == plan.after_chunks:
+                started += await self._pause(conn, plan.seconds)
+            if conn.cancel_requested or (isinstance(plan, _Cut) and i >= plan.after_chunks):
                 break
             piece = " ".join(words[i * per_chunk : (i + 1) * per_chunk])
             if piece:
@@ -985,6 +1374,14 @@ class FakeRealtimeServer:
                 due = started + (i + 1) * CHUNK_SECONDS / self.pace
                 await asyncio.sleep(max(0.0, due - time.monotonic()))
         return "".join(spoken)
+
+
+def _duration(seconds: float) -> str:
+    """A session's length as OpenAI words it ("60 minutes"), in seconds when not whole minutes."""
+    amount, unit = (
+        (seconds / 60, "minute") if seconds >= 60 and seconds % 60 == 0 else (seconds, "second")
+    )
+    return f"{amount:g} {unit}{'' if amount == 1 else 's'}"
 
 
 def _matcher(match: str | Callable[[Event], bool]) -> Callable[[Event], bool]:
@@ -1028,6 +1425,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--latency", type=float, default=0.0, help="seconds before each response.created"
     )
+    parser.add_argument(
+        "--first-audio-delay", type=float, default=0.0, help="seconds before each first chunk"
+    )
+    parser.add_argument(
+        "--session-max-seconds",
+        type=float,
+        default=SESSION_MAX_SECONDS,
+        help="expire each connection after this long, as OpenAI does at 60 minutes; 0 never",
+    )
     args = parser.parse_args(argv)
 
     stop = threading.Event()
@@ -1040,6 +1446,8 @@ def main(argv: list[str] | None = None) -> None:
         reply_seconds=args.reply_seconds,
         pace=args.pace or None,
         response_latency=args.latency,
+        first_audio_delay=args.first_audio_delay,
+        session_max_seconds=args.session_max_seconds or None,
     )
     with fake:
         print(f"fake realtime server ready: OPENAI_BASE_URL={fake.base_url}", flush=True)
