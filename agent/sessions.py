@@ -19,7 +19,15 @@ from collections.abc import Callable
 from typing import Any
 
 from livekit import rtc
-from livekit.agents import NOT_GIVEN, AgentSession, APIConnectOptions, CloseEvent, llm, room_io
+from livekit.agents import (
+    NOT_GIVEN,
+    AgentSession,
+    APIConnectOptions,
+    CloseEvent,
+    ErrorEvent,
+    llm,
+    room_io,
+)
 
 from agent.host import Host
 from agent.settings import HostSettings
@@ -79,6 +87,7 @@ class SessionKeeper:
         host = self._make_host(_summary_context(summary or []))
         self._wire(session)
         session.on("close", self._on_close)
+        session.on("error", self._on_error)
         await session.start(
             host,
             room=self._room,
@@ -147,6 +156,26 @@ class SessionKeeper:
                 timeout=10.0,
             ),
         )
+
+    def _on_error(self, ev: ErrorEvent) -> None:
+        recoverable = getattr(ev.error, "recoverable", True)
+        log.warning("host session error", extra={"recoverable": recoverable})
+        # AgentSession tolerates a few unrecoverable model errors and then sits on a dead
+        # model (the plugin stops reconnecting after a failed renewal): start a fresh session.
+        if not recoverable and not self._renewing and not self._stopping:
+            session = self.session
+            if session is not None and (self._restart is None or self._restart.done()):
+                self._restart = asyncio.create_task(self._replace(session), name="replace")
+
+    async def _replace(self, session: AgentSession) -> None:
+        self._renewing = True
+        self.ready.clear()
+        try:
+            with contextlib.suppress(Exception):
+                await session.aclose()
+            await self._start_with_retries([])
+        finally:
+            self._renewing = False
 
     def _on_close(self, ev: CloseEvent) -> None:
         if ev.error is not None or not self._renewing:

@@ -130,6 +130,7 @@ class Station:
     artifacts: Path
     fake: FakeRealtimeServer | None
     workers: list[Worker] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)  # host settings a test sets
     _keeper: asyncio.Task[None] | None = None
     _keeper_stop: asyncio.Event | None = None
 
@@ -154,6 +155,7 @@ class Station:
         )
         if self.fake is not None:
             env.update(OPENAI_API_KEY="sk-fake", OPENAI_BASE_URL=self.fake.base_url)
+        env.update(self.extra_env)
         return env
 
     def start_worker(self) -> Worker:

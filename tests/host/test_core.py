@@ -1,0 +1,163 @@
+"""The on-air core's races, each as a listener or a caller would notice it, through the real SFU
+and the real Realtime plugin (talking to the fake server)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+
+import pytest
+from livekit import api as lkapi
+
+from tests.host.conftest import Listener, Station, silence_pcm, speech_pcm
+from tests.host.test_ptt import _on_air, _publish_when_granted
+
+pytestmark = pytest.mark.integration
+
+LOUD = 300
+
+
+def _loud_between(listener: Listener, start: float, end: float) -> float:
+    """Seconds of host audio louder than LOUD between `start` and `end`."""
+    return 0.01 * sum(1 for at, v in listener.levels if start <= at <= end and v > LOUD)
+
+
+def _floor(listener: Listener) -> dict[str, object]:
+    raw = listener.host_attribute("radio24.floor")
+    return json.loads(raw) if raw else {}
+
+
+async def _permission(station: Station, identity: str) -> lkapi.ParticipantPermission:
+    api = station.api()
+    try:
+        listing = await api.room.list_participants(lkapi.ListParticipantsRequest(room=station.room))
+    finally:
+        await api.aclose()
+    return next(p.permission for p in listing.participants if p.identity == identity)
+
+
+async def test_a_press_during_the_model_wait_silences_the_host(realtime_station: Station) -> None:
+    """The model is slow (2 s, inside the fallback time); a caller presses while the host waits
+    for it: neither the model's late reply nor the offline fallback may play over the caller."""
+    fake = realtime_station.fake
+    assert fake is not None
+    caller = await _on_air(realtime_station)
+    try:
+        fake.response_latency = 2.0
+        asked = len(fake.response_requests)
+        deadline = time.monotonic() + 30
+        while len(fake.response_requests) == asked:  # the host has just asked the model
+            assert time.monotonic() < deadline, "the host never asked the model again"
+            await asyncio.sleep(0.02)
+        held = json.loads(await caller.rpc("start_turn"))
+        assert held["state"] == "held"
+        granted = time.monotonic()
+        again = json.loads(await caller.rpc("start_turn"))  # a client retry: same turn
+        assert again["deadline"] == held["deadline"]
+        await _publish_when_granted(caller)
+        await caller.speak(silence_pcm(5.0))
+        released = time.monotonic()
+        answer = json.loads(await caller.rpc("end_turn"))
+        assert answer["status"] == "no_speech"
+        # Audio already in the SFU's pipe when the press arrived may still reach the ear.
+        over = _loud_between(caller, granted + 0.5, released)
+        assert over == 0, f"the host spoke for {over:.2f} s while the caller held the floor"
+        assert _floor(caller).get("state") == "free"
+        assert not (await _permission(realtime_station, caller.identity)).can_publish
+    finally:
+        await caller.leave()
+
+
+async def test_a_tap_shorter_than_the_grant_ends_clean(offline_station: Station) -> None:
+    """Release arrives while the grant is on its way: the floor ends free, the microphone
+    revoked; a later press works as usual."""
+    caller = await _on_air(offline_station)
+    try:
+        start = asyncio.ensure_future(caller.rpc("start_turn"))
+        await asyncio.sleep(0.03)  # released while the host is still granting the microphone
+        end = asyncio.ensure_future(caller.rpc("end_turn"))
+        held = json.loads(await start)
+        assert held["state"] == "held"
+        ended = json.loads(await end)
+        assert ended["status"] in ("no_speech", "ended")
+        await asyncio.sleep(1.0)
+        assert _floor(caller).get("state") == "free", "pages still show the floor held"
+        perm = await _permission(offline_station, caller.identity)
+        assert not perm.can_publish and not perm.can_publish_sources, "the grant leaked"
+        assert json.loads(await caller.rpc("start_turn"))["state"] == "held"
+        assert json.loads(await caller.rpc("cancel_turn"))["status"] == "cancelled"
+    finally:
+        await caller.leave()
+
+
+async def test_offline_at_once_after_a_model_failure(realtime_station: Station) -> None:
+    """The model never answers in time: after the first failure the host's lines come from the
+    offline voice with no fallback wait each, and the model is only re-tried with back-off."""
+    fake = realtime_station.fake
+    assert fake is not None
+    fake.response_latency = 30.0
+    listener = await _on_air(realtime_station)
+    try:
+        first = time.monotonic()
+        await asyncio.sleep(25)
+        tries = len(fake.response_requests)
+        assert tries <= 4, f"the model was tried {tries} times in 25 s while failing"
+        loud = [at for at, v in listener.levels if at >= first and v > LOUD]
+        pauses = sorted(b - a for a, b in itertools.pairwise(loud) if b - a > 0.5)
+        assert len(pauses) >= 2, f"too few lines aired while the model was down: {pauses}"
+        # The silence gap (1.5 s) plus synthesis, not plus the 2.5 s fallback wait each time.
+        median = pauses[len(pauses) // 2]
+        assert median < 3.0, f"lines waited {median:.1f} s (median) while the model was down"
+        assert pauses[-1] < 5.0, f"{pauses[-1]:.1f} s of silence while the model was down"
+    finally:
+        await listener.leave()
+
+
+async def test_standing_instructions_follow_the_segment(realtime_station: Station) -> None:
+    """The station clock crosses 10:00 (morning → midday): the model's instructions name the
+    new segment by the next cue, not at the next prompt edit."""
+    fake = realtime_station.fake
+    assert fake is not None
+    realtime_station.extra_env.update(
+        RADIO_CLOCK_START="2025-01-06T00:59:40+00:00", RADIO_CLOCK_SPEED="2"
+    )
+    listener = await _on_air(realtime_station)
+    try:
+        from agent.prompts import load_programme
+
+        programme = load_programme(realtime_station.prompts)
+        midday = programme.segments["midday"].title
+        deadline = time.monotonic() + 40
+        while not any(midday in (r.instructions or "") for r in fake.response_requests):
+            assert time.monotonic() < deadline, "the model's instructions never named midday"
+            await asyncio.sleep(0.2)
+    finally:
+        await listener.leave()
+
+
+async def test_renewals_keep_one_track_and_answer_the_caller(realtime_station: Station) -> None:
+    """Sessions renew every few seconds: the listener still sees one host track, and a caller
+    who speaks across a renewal is answered."""
+    fake = realtime_station.fake
+    assert fake is not None
+    realtime_station.extra_env.update(SESSION_MAX_MINUTES="0.05")  # every 3 s
+    caller = await _on_air(realtime_station)
+    try:
+        deadline = time.monotonic() + 60
+        while fake.connection_count < 6:
+            assert time.monotonic() < deadline, "the host's session was not renewed"
+            await asyncio.sleep(0.5)
+        host = caller.room.remote_participants["host"]
+        assert len(host.track_publications) == 1, "a renewal left another host track"
+        await caller.rpc("start_turn")
+        await _publish_when_granted(caller)
+        await caller.speak(speech_pcm())
+        released = time.monotonic()
+        answer = json.loads(await caller.rpc("end_turn"))
+        assert answer["status"] == "answered"
+        assert await caller.hears_host(10, since=released) is not None, "no answer on air"
+        assert len(host.track_publications) == 1
+    finally:
+        await caller.leave()
