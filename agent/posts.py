@@ -122,8 +122,12 @@ class PostQueue:
         out so the next host takes them at once."""
         try:
             while True:
-                await self._refresh()
-                await self._doorbell()
+                try:
+                    await self._refresh()
+                    await self._doorbell()
+                except Exception:  # a bug here must not end the host's job: log, go on
+                    log.exception("post queue step failed")
+                    await asyncio.sleep(self.poll_seconds)
         finally:
             if await self._aired.release_claims(self.claimer):
                 log.info("post claims released", extra={"claimer": self.claimer})
