@@ -1,37 +1,44 @@
-"""Listener posts waiting to air, handed over by the API through a Redis stream.
+"""Listener posts waiting to air: claimed from Postgres, with Redis only as the doorbell.
 
-Postgres is the truth and Redis the doorbell: the API adds `{"post_id": ...}` to the stream
-`radio24:posts`; the host reads it in consumer group `host`, looks the post up in Postgres (only a
-post still `queued` airs), airs it, marks it aired with `... WHERE status = 'queued'` and only then
-acknowledges the entry. A post delivered twice, or left pending by a host that was killed, is
-therefore aired once: a restarted host claims the pending entries back (XAUTOCLAIM) first.
+Postgres is the truth: the host claims the oldest queued posts (`FOR UPDATE SKIP LOCKED`,
+`claimed_by` this host, `claimed_until` a lease it renews every few seconds), holds at most a
+small batch in memory, checks a post is still queued and still its own right before airing it,
+and marks it aired with `... WHERE status = 'queued'`, so a post airs once. A host killed
+mid-read leaves claims that expire after the lease; the next host takes them. A host that stops
+releases its claims at once.
+
+Redis only rings the doorbell: the API adds `{"post_id": ...}` to the capped stream
+`radio24:posts` (XADD MAXLEN ~), and the host, blocked in XREAD on it, claims at once instead of
+at its next poll. Redis down, hanging or flushed costs at most one poll interval, never a post.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
+import secrets
+import time
 from collections import deque
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
 
-from agent.aired import AiredLog, QueuedPost
+from agent.aired import AiredLog, QueuedPost, Ref
+from db.outage import Outage, within
 
 log = logging.getLogger("radio24.posts")
 
 STREAM = "radio24:posts"
-GROUP = "host"
 EVENTS = "radio24:events"
+TAKEN_MAX_SECONDS = 300.0  # a post taken this long ago and never aired nor put back airs again
 
 
 @dataclass(frozen=True)
 class Post:
-    entry_id: str
     post: QueuedPost
 
     @property
@@ -41,134 +48,153 @@ class Post:
 
 
 class PostQueue:
-    """Posts the host has been handed and not yet aired, oldest first."""
+    """The few posts this host has claimed and not yet aired, oldest first."""
 
     def __init__(
-        self, redis: aioredis.Redis, aired: AiredLog, *, consumer: str = "host", batch: int = 10
+        self,
+        redis: aioredis.Redis,
+        aired: AiredLog,
+        *,
+        consumer: str = "host",
+        batch: int = 3,
+        poll_seconds: float = 2.0,
+        lease_seconds: float = 15.0,
+        redis_timeout: float = 0.5,
     ) -> None:
         self._redis = redis
         self._aired = aired
-        self._consumer = consumer
-        self._batch = batch
+        # One claimer per queue: a second host (or this one restarted) never takes a post this
+        # one holds until its lease has run out.
+        self.claimer = f"{consumer}:{secrets.token_hex(4)}"
+        self.batch = batch
+        self.poll_seconds = poll_seconds
+        self.lease_seconds = lease_seconds
+        self.redis_timeout = redis_timeout
         self._waiting: deque[Post] = deque()
-        self._held: set[str] = set()  # entry ids waiting or being aired
-        self._posts: dict[str, str] = {}  # post id -> the entry that carries it here
-        self._changed = asyncio.Event()
+        self._taken: dict[UUID, tuple[Post, float]] = {}  # being aired, since (monotonic)
+        self._rung_at: bytes | str = "$"  # the last doorbell entry seen
+        self._redis_outage = Outage(
+            log, "posts: redis unavailable, polling postgres", "posts: redis answers again"
+        )
 
     @property
     def waiting(self) -> int:
         return len(self._waiting)
 
     def take(self) -> Post | None:
-        return self._waiting.popleft() if self._waiting else None
+        if not self._waiting:
+            return None
+        post = self._waiting.popleft()
+        self._taken[post.post.id] = (post, time.monotonic())
+        return post
 
     async def still_queued(self, post: Post) -> bool:
-        """Check Postgres right before airing (a producer may have hidden it meanwhile)."""
-        if await self._aired.queued_post(str(post.post.id)) is not None:
+        """Right before airing: is the post still queued and still ours? (A producer may have
+        hidden it.) When Postgres does not answer, the claim verified a moment ago stands:
+        nobody can hide or take the post while Postgres is down."""
+        ours = await self._aired.renew_claims(self.claimer, [post.post.id], self.lease_seconds)
+        if ours is None or post.post.id in ours:
             return True
-        await self._ack(post.entry_id)
-        self._posts.pop(str(post.post.id), None)
+        self._taken.pop(post.post.id, None)
+        log.info("post no longer queued; not aired", extra={"post_id": str(post.post.id)})
         return False
 
     def put_back(self, post: Post) -> None:
-        """Airing failed: the post goes to the front and airs next time."""
-        self._waiting.appendleft(post)
+        """Airing failed: the post goes to the front and airs next."""
+        self._taken.pop(post.post.id, None)
+        if all(p.post.id != post.post.id for p in self._waiting):
+            self._waiting.appendleft(post)
 
-    async def aired(self, post: Post, utterance_id: int) -> bool:
-        """Mark the post aired by this utterance, then acknowledge it. False if it had aired."""
-        row = await self._aired.mark_aired(post.post.id, utterance_id)
-        await self._ack(post.entry_id)
-        self._posts.pop(str(post.post.id), None)
-        if row is None:
-            return False
+    async def aired(self, post: Post, ref: Ref) -> bool:
+        """Mark the post aired by the utterance `ref` (spooled while Postgres is down).
+        False if it was no longer queued (it had aired already, or was hidden)."""
+        self._taken.pop(post.post.id, None)
+        outcome = await self._aired.mark_aired(
+            post.post.id, ref, aired_at=datetime.now(UTC), after=self._tell_listener
+        )
+        if outcome == "gone":
+            log.info("post was no longer queued when marked", extra={"post_id": str(post.post.id)})
+        return outcome != "gone"
+
+    async def run(self) -> None:
+        """Until cancelled: keep the claims fresh, claim more when there is room, wait for the
+        doorbell (or the poll interval). Survives any outage; releases the claims on the way
+        out so the next host takes them at once."""
+        try:
+            while True:
+                try:
+                    await self._refresh()
+                    await self._doorbell()
+                except Exception:  # a bug here must not end the host's job: log, go on
+                    log.exception("post queue step failed")
+                    await asyncio.sleep(self.poll_seconds)
+        finally:
+            if await self._aired.release_claims(self.claimer):
+                log.info("post claims released", extra={"claimer": self.claimer})
+
+    # --- inside ------------------------------------------------------------------------------
+
+    async def _refresh(self) -> None:
+        now = time.monotonic()
+        for post_id, (post, since) in list(self._taken.items()):
+            if now - since > TAKEN_MAX_SECONDS:  # the on-air side lost it: air it again
+                log.warning(
+                    "taken post never aired; back in the queue", extra={"post_id": str(post_id)}
+                )
+                self.put_back(post)
+        held = [p.post.id for p in self._waiting] + list(self._taken)
+        if held:
+            ours = await self._aired.renew_claims(self.claimer, held, self.lease_seconds)
+            if ours is None:
+                return  # Postgres is down: keep what we hold and try again next time
+            lost = [p for p in self._waiting if p.post.id not in ours]
+            for p in lost:
+                self._waiting.remove(p)
+                log.info("post no longer ours; dropped", extra={"post_id": str(p.post.id)})
+            held = [i for i in held if i in ours]
+        room = self.batch - len(self._waiting) - len(self._taken)
+        if room <= 0:
+            return
+        claimed = await self._aired.claim_posts(self.claimer, room, self.lease_seconds, held)
+        for queued in claimed or ():
+            self._waiting.append(Post(queued))
+        if claimed:
+            log.info("posts claimed", extra={"count": len(claimed), "waiting": self.waiting})
+
+    async def _doorbell(self) -> None:
+        """Return when the doorbell rings, or after the poll interval (Redis down or not)."""
+        started = time.monotonic()
+        block = self.poll_seconds
+        socket_timeout = self._redis.connection_pool.connection_kwargs.get("socket_timeout")
+        if socket_timeout:  # a read blocked longer than the client's own timeout would fail
+            block = min(block, socket_timeout * 0.8)
+        block_ms = max(1, round(block * 1000))
+
+        async def ring() -> Any:
+            return await self._redis.xread({STREAM: self._rung_at}, count=100, block=block_ms)
+
+        got = await self._redis_outage.attempt(
+            lambda: within(self.poll_seconds + self.redis_timeout + 0.5, ring)
+        )
+        if got:
+            self._rung_at = got[0][1][-1][0]
+            return
+        rest = self.poll_seconds - (time.monotonic() - started)
+        if rest > 0 and self._redis_outage.down:  # refused at once: wait out the interval
+            await asyncio.sleep(rest)
+
+    async def _tell_listener(self, row: dict[str, Any]) -> None:
         event = {
             "type": "post_status",
-            "post_id": str(post.post.id),
+            "post_id": str(row["id"]),
             "listener_id": str(row["author_id"]),
             "status": "aired",
         }
-        with contextlib.suppress(Exception):
+
+        async def publish() -> None:
             await self._redis.publish(EVENTS, json.dumps(event))
-        return True
 
-    async def run(self) -> None:
-        """Read the stream until cancelled: first what this host left pending, then new entries."""
-        await self._ensure_group()
-        await self._reclaim()
-        backlog: str | None = "0"  # our own pending entries first, from the start
-        while True:
-            try:
-                got = await self._redis.xreadgroup(
-                    GROUP,
-                    self._consumer,
-                    {STREAM: backlog or ">"},
-                    count=self._batch,
-                    block=None if backlog else 1000,
-                )
-            except ResponseError as e:
-                if "NOGROUP" not in str(e):
-                    raise
-                await self._ensure_group()  # the stream was deleted under us
-                continue
-            except (aioredis.ConnectionError, OSError):
-                log.warning("redis unavailable; retrying", exc_info=True)
-                await asyncio.sleep(1.0)
-                continue
-            entries = got[0][1] if got else []
-            if backlog is not None and not entries:
-                backlog = None
-                continue
-            for entry_id, fields in entries:
-                await self._admit(_text(entry_id), fields)
-            if backlog is not None:
-                backlog = _text(entries[-1][0])
-
-    async def _admit(self, entry_id: str, fields: dict[bytes | str, bytes | str]) -> None:
-        if entry_id in self._held:
-            return
-        raw = fields.get(b"post_id") or fields.get("post_id")
-        post_id = _text(raw) if raw else ""
         try:
-            post_id = str(UUID(post_id))
-        except ValueError:
-            log.warning("malformed post entry dropped", extra={"entry": entry_id})
-            await self._ack(entry_id)
-            return
-        if post_id in self._posts:  # delivered twice: the copy we hold airs, this one is done
-            await self._ack(entry_id)
-            return
-        post = await self._aired.queued_post(post_id) if post_id else None
-        if post is None:  # malformed, already aired, hidden or rejected: nothing to air
-            await self._ack(entry_id)
-            return
-        self._held.add(entry_id)
-        self._posts[post_id] = entry_id
-        self._waiting.append(Post(entry_id, post))
-        self._changed.set()
-
-    async def _ack(self, entry_id: str) -> None:
-        self._held.discard(entry_id)
-        await self._redis.xack(STREAM, GROUP, entry_id)
-
-    async def _ensure_group(self) -> None:
-        try:
-            await self._redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
-        except ResponseError as e:
-            if "BUSYGROUP" not in str(e):
-                raise
-
-    async def _reclaim(self) -> None:
-        """Take over entries another (dead) host consumer left pending."""
-        cursor: bytes | str = "0-0"
-        while True:
-            # Redis 6.2 answers [cursor, entries], 7.x adds deleted ids: never unpack exactly.
-            reply = await self._redis.xautoclaim(
-                STREAM, GROUP, self._consumer, min_idle_time=0, start_id=cursor, count=100
-            )
-            cursor = reply[0]
-            if _text(cursor) == "0-0":
-                return
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+            await within(self.redis_timeout, publish)
+        except Exception as exc:
+            log.warning("post status not published", extra={"error": repr(exc)})

@@ -1,5 +1,7 @@
-"""The as-aired log for producers: every host utterance and caller turn in a time range, as JSON
-or CSV (for a spreadsheet or a regulator's request)."""
+"""The as-aired log for producers: every host utterance, caller turn and music item in a time
+range, as JSON or CSV (for a spreadsheet or a regulator's request). With `kind=music` the CSV is
+a music-use report: one row per track, jingle or bed, with its start (`started_at`), length
+(`duration_ms`), `title`, `artist` and `file`."""
 
 from __future__ import annotations
 
@@ -32,12 +34,16 @@ COLUMNS = (
     "ended_at",
     "interrupted",
     "duration_ms",
+    "title",
+    "artist",
+    "file",
 )
+Kind = Literal["host", "caller", "music"]
 
 
 class AiredOut(BaseModel):
     id: int
-    kind: Literal["host", "caller"]
+    kind: Kind
     speaker: str
     person: str | None
     text: str
@@ -47,6 +53,9 @@ class AiredOut(BaseModel):
     ended_at: datetime | None
     interrupted: bool
     duration_ms: int | None
+    title: str | None = None  # music items only
+    artist: str | None = None
+    file: str | None = None
 
 
 def _cell(value: object) -> str:
@@ -68,6 +77,9 @@ async def aired(
     request: Request,
     from_: Annotated[datetime | None, Query(alias="from", description="default: 24 h ago")] = None,
     to: Annotated[datetime | None, Query(description="default: now")] = None,
+    kind: Annotated[
+        Kind | None, Query(description="only this kind (music: music-use report)")
+    ] = None,
     format: Annotated[
         Literal["json", "csv"] | None, Query(description="or Accept: text/csv")
     ] = None,
@@ -82,7 +94,12 @@ async def aired(
     if stop - start > MAX_RANGE:
         raise HTTPException(422, f"range too long: at most {MAX_RANGE.days} days per request")
     async with station.pool.connection() as conn:
-        rows = [r async for r in queries.aired_between(conn, start=start, stop=stop, n=MAX_ROWS)]
+        rows = [
+            r
+            async for r in queries.aired_between(
+                conn, start=start, stop=stop, kind=kind, n=MAX_ROWS
+            )
+        ]
     wants_csv = format == "csv" or (
         format is None and "text/csv" in request.headers.get("accept", "")
     )
@@ -91,7 +108,7 @@ async def aired(
         writer = csv.writer(out)
         writer.writerow(COLUMNS)
         writer.writerows([_cell(v) for v in row] for row in rows)
-        name = f"aired-{start:%Y%m%dT%H%M}-{stop:%Y%m%dT%H%M}.csv"
+        name = f"{kind or 'aired'}-{start:%Y%m%dT%H%M}-{stop:%Y%m%dT%H%M}.csv"
         return Response(
             out.getvalue(),
             media_type="text/csv; charset=utf-8",

@@ -53,10 +53,9 @@ class Metrics:
             registry=r,
         )
         self.handover_failures = Counter(
-            "radio24_posts_handover_failures", "Posts kept for the relay: Redis refused", registry=r
-        )
-        self.relayed = Counter(
-            "radio24_posts_relayed", "Posts the relay handed over after a Redis failure", registry=r
+            "radio24_posts_handover_failures",
+            "Posts whose doorbell did not ring (Redis down): the host finds them by polling",
+            registry=r,
         )
         self.moderation_unavailable = Counter(
             "radio24_moderation_unavailable",
@@ -66,15 +65,17 @@ class Metrics:
         self.posts = Gauge("radio24_posts", "Posts by status", ["status"], registry=r)
         self.queue_owed = Gauge(
             "radio24_queue_owed",
-            "Queued posts not yet handed to the host (Redis down)",
+            "Queued posts the host has not claimed yet",
             registry=r,
         )
         self.queue_stream = Gauge(
-            "radio24_queue_stream_length", "Entries in the radio24:posts stream", registry=r
+            "radio24_queue_stream_length",
+            "Entries in the radio24:posts doorbell stream (capped)",
+            registry=r,
         )
         self.queue_pending = Gauge(
             "radio24_queue_pending",
-            "Stream entries the host has read but not acknowledged",
+            "Queued posts a host holds now (claimed, not yet aired)",
             registry=r,
         )
         self.embedding_waiting = Gauge(
@@ -126,16 +127,18 @@ class RequestMetrics:
 async def refresh(station: Station) -> None:
     """Read the station's gauges; a part that does not answer leaves its gauges as they were."""
     from api.queries import queries
-    from api.queue import GROUP, STREAM
+    from api.queue import STREAM
 
     m = station.metrics
     try:
         async with station.pool.connection(timeout=2) as conn:
             counts = {s: n async for s, n in queries.posts_by_status(conn)}
             owed = await queries.owed_to_host(conn)
+            held = await queries.held_by_host(conn)
         for s in STATUSES:
             m.posts.labels(s).set(counts.get(s, 0))
         m.queue_owed.set(owed or 0)
+        m.queue_pending.set(held or 0)
         if station.memory is not None:
             lag = await station.memory.lag()
             m.embedding_waiting.set(lag.waiting)
@@ -144,8 +147,6 @@ async def refresh(station: Station) -> None:
         log.warning("metrics: postgres unavailable", extra={"error": repr(exc)})
     try:
         m.queue_stream.set(await station.redis.xlen(STREAM))
-        groups = await station.redis.xinfo_groups(STREAM)
-        m.queue_pending.set(sum(g["pending"] for g in groups if g["name"] == GROUP))
     except Exception as exc:
         log.warning("metrics: redis unavailable", extra={"error": repr(exc)})
 

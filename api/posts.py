@@ -1,7 +1,9 @@
 """Listener posts: written, moderated, stored, handed to the host; reviewed by producers.
 
 Status flow: `queued → aired | rejected | hidden`. Postgres is the source of truth: a post is
-stored (rejected ones too, with the reason) before it is handed to the host (api/queue.py).
+stored (rejected ones too, with the reason) and only then is the host's doorbell rung
+(api/queue.py); the host claims it from Postgres. Redis down: the post is stored and airs
+(201). Postgres down or hanging: 503 with Retry-After, and nothing was stored or sent.
 """
 
 from __future__ import annotations
@@ -80,13 +82,9 @@ async def _openai_verdict(station: Station, text: str) -> moderation.Verdict:
         return moderation.ALLOWED
 
 
-async def _verdict(station: Station, text: str) -> moderation.Verdict:
+async def _blocklist(station: Station) -> list[str]:
     async with station.pool.connection() as conn:
-        terms = [row[0] async for row in queries.blocklist_terms(conn)]
-    listed = moderation.blocklist_verdict(text, terms)
-    if not listed.allowed:
-        return listed
-    return await _openai_verdict(station, text)
+        return [row[0] async for row in queries.blocklist_terms(conn)]
 
 
 IdempotencyKey = Annotated[
@@ -101,7 +99,12 @@ IdempotencyKey = Annotated[
 ]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=PostOut)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PostOut,
+    responses={503: {"description": "The database is unavailable; nothing was stored"}},
+)
 async def create_post(
     body: PostIn,
     person: CurrentPerson,
@@ -110,7 +113,10 @@ async def create_post(
     idempotency_key: IdempotencyKey = None,
 ) -> PostOut:
     """Send a post to the host. `status` is `queued`, or `rejected` with the reason when
-    moderation refuses it. Listeners may send a few posts a minute (429 with Retry-After)."""
+    moderation refuses it. Listeners may send a few posts a minute (429 with Retry-After).
+    201 means stored: it airs even if the live-event service (Redis) is down. 503 (with
+    Retry-After) means the database is unavailable and nothing was stored: send it again,
+    with the same Idempotency-Key if you set one."""
     settings = station.settings
     if idempotency_key is not None:
         async with station.pool.connection() as conn:
@@ -119,6 +125,9 @@ async def create_post(
             )
         if row is not None:
             return _replayed(row, body, response, station)
+    # The blocklist (Postgres) before the rate limit (Redis): a database that is down refuses
+    # the post before it costs the listener one of their posts of the minute.
+    terms = await _blocklist(station)
     if not person.staff:
         decision = await limits.hit(
             station.redis,
@@ -133,7 +142,9 @@ async def create_post(
                 f"{settings.api_post_rate_window_seconds} s; retry in {decision.retry_after} s",
                 {"Retry-After": str(decision.retry_after)},
             )
-    verdict = await _verdict(station, body.text)
+    verdict = moderation.blocklist_verdict(body.text, terms)
+    if verdict.allowed:
+        verdict = await _openai_verdict(station, body.text)
     async with station.pool.connection() as conn:
         row = await queries.insert_post(
             conn,
@@ -155,7 +166,7 @@ async def create_post(
         extra={"post_id": str(post.id), "status": post.status, "person_id": str(person.id)},
     )
     if post.status == "queued":
-        await station.queue.try_hand_over(post.id)
+        await station.doorbell.ring(post.id)
         station.embed_wake.set()
     await publish(station.redis, post_status_event(post.id, person.id, post.status))
     return post
@@ -267,7 +278,7 @@ async def review_post(
         extra={"post_id": str(post_id), "status": new_status, "producer_id": str(producer.id)},
     )
     if new_status == "queued":
-        await station.queue.try_hand_over(post_id)
+        await station.doorbell.ring(post_id)
         station.embed_wake.set()
     await publish(station.redis, post_status_event(post_id, author_id, new_status))
     return ReviewOut(id=post_id, status=new_status, reason=new_reason)

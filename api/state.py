@@ -1,6 +1,9 @@
 """What the API holds open for its lifetime: one Postgres pool, one Redis client, settings, and
-the background tasks it owns (the relay that hands owed posts to the host, the embedding
-worker, the live-event subscription). All start and stop with the app's lifespan."""
+the background tasks it owns (the embedding worker, the live-event subscription, the keeper).
+All start and stop with the app's lifespan.
+
+Both clients time out: a Redis or Postgres that hangs (accepts connections and never answers)
+costs a request a few seconds and a clear error, never the request itself."""
 
 from __future__ import annotations
 
@@ -18,11 +21,14 @@ from psycopg_pool import AsyncConnectionPool
 from api.events import EventHub
 from api.keeper import run_keeper
 from api.metrics import Metrics
-from api.queue import PostQueue
+from api.queue import Doorbell
 from api.settings import ApiSettings
 from db.memory import MemoryStore, MiniLMEmbedder, OpenAIEmbedder, keep_embedding
+from db.outage import BoundedPool
 
 log = logging.getLogger("radio24.api")
+
+DB_WAIT_SECONDS = 3.0  # a request waits this long for a database connection, then 503
 
 
 @dataclass
@@ -31,7 +37,7 @@ class Station:
     pool: AsyncConnectionPool
     redis: aioredis.Redis
     metrics: Metrics
-    queue: PostQueue
+    doorbell: Doorbell
     hub: EventHub
     memory: MemoryStore | None  # None when embeddings are off
     embed_wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -39,13 +45,18 @@ class Station:
     @classmethod
     @asynccontextmanager
     async def open(cls, settings: ApiSettings, metrics: Metrics) -> AsyncIterator[Station]:
-        pool = AsyncConnectionPool(
+        pool = BoundedPool(
             settings.database_url.get_secret_value(),
             min_size=1,
             max_size=10,
             open=False,
-            timeout=5,
+            timeout=DB_WAIT_SECONDS,
+            reconnect_timeout=5,  # retry a lost server every few seconds, not minutes
             check=AsyncConnectionPool.check_connection,
+            kwargs={
+                "connect_timeout": 3,
+                "options": "-c statement_timeout=5000 -c idle_in_transaction_session_timeout=10000",
+            },
         )
         await pool.open(wait=False)
         client = aioredis.from_url(
@@ -56,18 +67,13 @@ class Station:
             pool=pool,
             redis=client,
             metrics=metrics,
-            queue=PostQueue(pool, client, metrics),
+            doorbell=Doorbell(client, metrics),
             hub=EventHub(
                 client, metrics, settings.api_ws_queue_size, settings.api_ws_send_timeout_seconds
             ),
             memory=_memory(settings, pool),
         )
-        tasks = [
-            asyncio.create_task(
-                station.queue.run_relay(settings.api_relay_interval_seconds), name="relay"
-            ),
-            asyncio.create_task(station.hub.run(), name="events"),
-        ]
+        tasks = [asyncio.create_task(station.hub.run(), name="events")]
         if station.memory is not None:
             tasks.append(
                 asyncio.create_task(

@@ -1,37 +1,75 @@
--- The host's queries: the as-aired log, airing posts exactly once, model usage, recall.
+-- The host's queries: the as-aired log, claiming and airing posts exactly once, model usage.
+-- Every write carries the row's `ref` (made by the host) so a write repeated after a lost
+-- answer, or replayed from the host's spool after an outage, changes nothing the second time.
 
--- name: record_host_utterance(text, segment, mode, started_at, ended_at, interrupted)^
--- One host utterance, written when it has finished (or was cut); returns its id.
-INSERT INTO utterances (kind, speaker, text, segment, mode, started_at, ended_at, interrupted,
-                        duration_ms)
-VALUES ('host', 'host', :text, :segment, :mode, :started_at, :ended_at, :interrupted,
+-- name: record_host_utterance(ref, text, segment, mode, started_at, ended_at, interrupted)!
+-- One host utterance, written when it has finished (or was cut).
+INSERT INTO utterances (ref, kind, speaker, text, segment, mode, started_at, ended_at,
+                        interrupted, duration_ms)
+VALUES (:ref, 'host', 'host', :text, :segment, :mode, :started_at, :ended_at, :interrupted,
         (extract(epoch FROM (:ended_at::timestamptz - :started_at::timestamptz)) * 1000)::integer)
-RETURNING id;
+ON CONFLICT (ref) DO NOTHING;
 
--- name: record_caller_turn(identity, text, segment, started_at, ended_at)^
+-- name: record_caller_turn(ref, identity, text, segment, started_at, ended_at)!
 -- A caller's push-to-talk turn. The identity is the listener's id when the API issued the token.
-INSERT INTO utterances (kind, speaker, person_id, text, segment, started_at, ended_at,
+INSERT INTO utterances (ref, kind, speaker, person_id, text, segment, started_at, ended_at,
                         duration_ms)
-VALUES ('caller', :identity,
+VALUES (:ref, 'caller', :identity,
         (SELECT id FROM people WHERE id::text = :identity),
         :text, :segment, :started_at, :ended_at,
         (extract(epoch FROM (:ended_at::timestamptz - :started_at::timestamptz)) * 1000)::integer)
+ON CONFLICT (ref) DO NOTHING;
+
+-- name: record_music(ref, file, title, artist, segment, started_at, duration_ms)!
+-- A music item (track, jingle, bed) as it went on air.
+INSERT INTO utterances (ref, kind, speaker, text, segment, started_at, ended_at, duration_ms,
+                        file, title, artist)
+VALUES (:ref, 'music', 'music', coalesce(:title, ''), :segment, :started_at,
+        :started_at::timestamptz + make_interval(secs => :duration_ms / 1000.0), :duration_ms,
+        :file, :title, :artist)
+ON CONFLICT (ref) DO NOTHING;
+
+-- name: set_utterance_text(ref, text)!
+UPDATE utterances SET text = :text WHERE ref = :ref;
+
+-- name: claim_posts(claimer, n, lease_seconds, held)
+-- The next queued posts nobody holds (or whose holder's lease ran out), oldest first, claimed
+-- for this host; SKIP LOCKED so two hosts claiming at once never take the same post.
+WITH next AS (
+    SELECT id FROM posts
+    WHERE status = 'queued'
+      AND (claimed_until IS NULL OR claimed_until < now() OR claimed_by = :claimer)
+      AND NOT (id = ANY(:held::uuid[]))
+    ORDER BY created_at, id
+    LIMIT :n
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE posts p
+SET claimed_by = :claimer,
+    claimed_until = now() + make_interval(secs => :lease_seconds),
+    enqueued_at = coalesce(p.enqueued_at, now())
+FROM next, people a
+WHERE p.id = next.id AND a.id = p.author_id
+RETURNING p.id, p.text, p.author_id, a.nickname AS author, p.created_at;
+
+-- name: renew_claims(claimer, ids, lease_seconds)
+-- Extend this host's claims; a post missing from the answer was aired, hidden, rejected or
+-- taken by another host after our lease ran out: drop it.
+UPDATE posts
+SET claimed_until = now() + make_interval(secs => :lease_seconds)
+WHERE id = ANY(:ids::uuid[]) AND status = 'queued' AND claimed_by = :claimer
 RETURNING id;
 
--- name: set_utterance_text(id, text)!
-UPDATE utterances SET text = :text WHERE id = :id;
+-- name: release_claims(claimer)!
+-- The host is leaving: what it held is free for the next host at once.
+UPDATE posts SET claimed_by = NULL, claimed_until = NULL
+WHERE claimed_by = :claimer AND status = 'queued';
 
--- name: queued_post(id)^
--- A post still waiting to air, with its author's nickname; nothing once aired, hidden or rejected.
-SELECT p.id, p.text, p.author_id, a.nickname AS author, p.created_at
-FROM posts p
-JOIN people a ON a.id = p.author_id
-WHERE p.id = :id AND p.status = 'queued';
-
--- name: mark_post_aired(id, utterance_id)^
+-- name: mark_post_aired(id, ref, aired_at)^
 -- Only a queued post turns aired, so a post delivered twice airs once.
 UPDATE posts
-SET status = 'aired', aired_at = now(), utterance_id = :utterance_id, updated_at = now()
+SET status = 'aired', aired_at = :aired_at, updated_at = now(), claimed_until = NULL,
+    utterance_id = (SELECT id FROM utterances WHERE ref = :ref)
 WHERE id = :id AND status = 'queued'
 RETURNING id, author_id;
 

@@ -1,5 +1,5 @@
--- Listener posts as the API sees them: created, handed to the host, reviewed by producers.
--- The host's side (reading and airing a post exactly once) is in host.sql.
+-- Listener posts as the API sees them: created, reviewed by producers, counted.
+-- The host's side (claiming and airing a post exactly once) is in host.sql.
 
 -- name: insert_post(author_id, text, idempotency_key, status, reason)^
 -- A retried request with the same Idempotency-Key inserts nothing (and returns no row).
@@ -12,23 +12,6 @@ RETURNING id, status, reason, created_at, text;
 SELECT id, status, reason, created_at, text
 FROM posts
 WHERE author_id = :author_id AND idempotency_key = :idempotency_key;
-
--- name: claim_owed_post(id)$
--- Lock one post that is queued and not yet handed over, so two instances never both hand it.
-SELECT id FROM posts
-WHERE id = :id AND status = 'queued' AND enqueued_at IS NULL
-FOR UPDATE SKIP LOCKED;
-
--- name: claim_owed_posts(n)
--- The relay: queued posts Redis never received, oldest first, locked while handed over.
-SELECT id FROM posts
-WHERE status = 'queued' AND enqueued_at IS NULL
-ORDER BY created_at
-LIMIT :n
-FOR UPDATE SKIP LOCKED;
-
--- name: mark_enqueued(ids)!
-UPDATE posts SET enqueued_at = now() WHERE id = ANY(:ids);
 
 -- name: posts_of(author_id, n)
 -- A listener's own posts, newest first.
@@ -51,10 +34,11 @@ LIMIT :n;
 
 -- name: review_post(id, status, reason, reviewed_by, from_statuses)^
 -- A producer's decision; only from the statuses the action allows (aired is final). Back to
--- queued means owed to the host again.
+-- queued means waiting for the host again, claimed by nobody.
 UPDATE posts
 SET status = :status, reason = :reason, reviewed_by = :reviewed_by, updated_at = now(),
-    enqueued_at = CASE WHEN :status = 'queued' THEN NULL ELSE enqueued_at END
+    enqueued_at = CASE WHEN :status = 'queued' THEN NULL ELSE enqueued_at END,
+    claimed_by = NULL, claimed_until = NULL
 WHERE id = :id AND status = ANY(:from_statuses)
 RETURNING id, author_id, status, reason;
 
@@ -71,5 +55,9 @@ RETURNING id;
 SELECT status, count(*) FROM posts GROUP BY status;
 
 -- name: owed_to_host()$
--- Queued posts not yet handed to the host (waiting for Redis).
+-- Queued posts the host has not claimed yet.
 SELECT count(*) FROM posts WHERE status = 'queued' AND enqueued_at IS NULL;
+
+-- name: held_by_host()$
+-- Queued posts a host holds now (claimed, lease running): read soon.
+SELECT count(*) FROM posts WHERE status = 'queued' AND claimed_until > now();

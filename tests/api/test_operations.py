@@ -7,15 +7,19 @@ import csv
 import io
 import json
 import logging
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
 
+from agent.aired import AiredLog, open_pool
 from api.programme import PROMPTS_STATUS
 from radio24 import rack
 from tests.api.conftest import Api, make_settings, running
 from tests.conftest import LiveKit
+from tests.integration.parts import RedisBox
 
 pytestmark = pytest.mark.integration
 
@@ -57,6 +61,29 @@ async def test_readyz_is_503_naming_the_part_that_is_down(
             assert resp.headers["Retry-After"] == "5"
 
 
+async def test_readyz_names_a_frozen_redis_and_healthz_answers(
+    database_url: str, tmp_path: Path, livekit_server: LiveKit
+) -> None:
+    """A Redis that accepts connections and never answers (SIGSTOP) is "down", on time."""
+    redis = RedisBox(tmp_path / "redis", tmp_path / "redis.log")
+    redis.start()
+    try:
+        async with running(make_settings(database_url, redis.url, livekit_server)) as api:
+            redis.pause()
+            started = time.monotonic()
+            assert (await api.client.get("/healthz")).status_code == 200
+            resp = await api.client.get("/readyz")
+            assert time.monotonic() - started < 5
+            assert resp.status_code == 503
+            parts = resp.json()["parts"]
+            assert [p for p, v in parts.items() if v != "ok"] == ["redis"]
+            assert parts["redis"].startswith("down")
+            redis.resume()
+            assert (await api.client.get("/readyz")).status_code == 200
+    finally:
+        redis.stop()
+
+
 async def test_metrics_count_requests_posts_and_queue(api: Api) -> None:
     listener = await api.listener()
     await api.post(listener, "counted")
@@ -68,9 +95,9 @@ async def test_metrics_count_requests_posts_and_queue(api: Api) -> None:
     assert 'radio24_api_request_seconds_count{method="POST",route="/api/session"} 1.0' in text
     assert 'radio24_posts{status="queued"} 1.0' in text
     assert 'radio24_posts{status="aired"} 0.0' in text
-    assert "radio24_queue_stream_length 1.0" in text
-    assert "radio24_queue_pending 0.0" in text
-    assert "radio24_queue_owed 0.0" in text
+    assert "radio24_queue_stream_length 1.0" in text  # the doorbell rang once
+    assert "radio24_queue_pending 0.0" in text  # no host holds it yet
+    assert "radio24_queue_owed 1.0" in text  # waiting for a host to claim it
     assert 'radio24_posts_created_total{outcome="queued"} 1.0' in text
     # Raw paths never become labels.
     await api.client.get(f"/api/listeners/{listener.id}/nothing")
@@ -157,6 +184,65 @@ async def test_aired_log_as_json_and_csv(api: Api) -> None:
     ):
         resp = await api.client.get("/api/aired", params=params, headers=producer.headers)
         assert resp.status_code == 422, params
+
+
+async def test_music_items_make_a_music_use_report(api: Api) -> None:
+    """What the host logs for music (AiredLog.music) is in the as-aired log and, with
+    kind=music, a CSV with start, length, title, artist and file per item."""
+    producer = await api.producer()
+    pool = open_pool(api.settings.database_url.get_secret_value())
+    await pool.open(wait=True)
+    now = datetime.now(UTC)
+    try:
+        aired = AiredLog(pool)
+        await aired.music(
+            file="music/夜明け.ogg",
+            title="夜明け",
+            artist="radio24",
+            segment="morning",
+            started_at=now - timedelta(minutes=10),
+            duration_seconds=184.2,
+        )
+        await aired.host_utterance(
+            text="今の曲は夜明けでした",
+            segment="morning",
+            mode="offline",
+            started_at=now - timedelta(minutes=7),
+            ended_at=now - timedelta(minutes=6),
+            interrupted=False,
+        )
+        await aired.music(
+            file="idents/id1.wav",
+            title=None,
+            artist=None,
+            segment="morning",
+            started_at=now - timedelta(minutes=6),
+            duration_seconds=4,
+        )
+    finally:
+        await pool.close()
+    everything = (await api.client.get("/api/aired", headers=producer.headers)).json()
+    assert [(r["kind"], r["title"]) for r in everything] == [
+        ("music", "夜明け"),
+        ("host", None),
+        ("music", None),
+    ]
+    resp = await api.client.get(
+        "/api/aired", params={"kind": "music", "format": "csv"}, headers=producer.headers
+    )
+    assert resp.status_code == 200
+    assert 'filename="music-' in resp.headers["content-disposition"]
+    table = list(csv.DictReader(io.StringIO(resp.text)))
+    report = [
+        (r["started_at"][:19], r["duration_ms"], r["title"], r["artist"], r["file"]) for r in table
+    ]
+    start = (now - timedelta(minutes=10)).isoformat()[:19]
+    assert report[0] == (start, "184200", "夜明け", "radio24", "music/夜明け.ogg")
+    assert report[1][1:] == ("4000", "", "", "idents/id1.wav")
+    assert len(report) == 2
+    assert datetime.fromisoformat(table[0]["ended_at"]) - datetime.fromisoformat(
+        table[0]["started_at"]
+    ) == timedelta(seconds=184.2)
 
 
 async def test_schedule_says_what_is_on_now_and_next(api: Api) -> None:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
@@ -16,8 +14,10 @@ import redis.asyncio as aioredis
 import uvicorn
 from fastapi import FastAPI, Request
 
+from agent.aired import AiredLog, open_pool
+from agent.posts import PostQueue
 from api.events import EVENTS
-from api.queue import GROUP, STREAM
+from api.queue import STREAM
 from radio24 import rack
 from tests.api.conftest import Api, make_settings, running, until
 from tests.conftest import LiveKit
@@ -39,7 +39,7 @@ def db_row(database_url: str, sql: str, *args: object) -> tuple[object, ...] | N
         return conn.execute(sql, args).fetchone()
 
 
-async def test_post_is_stored_queued_and_handed_to_the_host(api: Api, redis_url: str) -> None:
+async def test_post_is_stored_queued_and_rings_the_hosts_doorbell(api: Api, redis_url: str) -> None:
     listener = await api.listener()
     resp = await api.post(listener, "  Good morning from Osaka!  ")
     assert resp.status_code == 201
@@ -47,16 +47,12 @@ async def test_post_is_stored_queued_and_handed_to_the_host(api: Api, redis_url:
     assert post["status"] == "queued"
     assert post["text"] == "Good morning from Osaka!"
     assert await stream_post_ids(redis_url) == [post["id"]]
-    client = aioredis.from_url(redis_url, decode_responses=True)
-    groups = await client.xinfo_groups(STREAM)
-    await client.aclose()
-    assert [g["name"] for g in groups] == [GROUP]
     row = db_row(
         api.settings.database_url.get_secret_value(),
-        "SELECT status, enqueued_at IS NOT NULL FROM posts WHERE id = %s",
+        "SELECT status, claimed_by, enqueued_at FROM posts WHERE id = %s",
         post["id"],
     )
-    assert row == ("queued", True)
+    assert row == ("queued", None, None)  # waiting for a host to claim it
     mine = (await api.client.get("/api/posts/mine", headers=listener.headers)).json()
     assert [(p["id"], p["status"]) for p in mine] == [(post["id"], "queued")]
 
@@ -328,101 +324,39 @@ async def test_review_publishes_the_status_to_live_events(api: Api, redis_url: s
     }
 
 
-# --- Redis down: nothing lost, nothing twice -------------------------------------------------
+# --- Two hosts claiming at once ---------------------------------------------------------------
 
 
-class RedisBox:
-    """A Redis of our own that the test stops and starts again on the same port."""
-
-    def __init__(self, data_dir: Path, log: Path) -> None:
-        self.port = rack.free_port()
-        self.part = rack.redis(data_dir, self.port)
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = rack.popen(self.part, self.log)
-        rack.wait_port(self.port, 20, self.proc)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            rack.stop(self.proc)
-            self.proc = None
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisBox]:
-    box = RedisBox(tmp_path / "redis", tmp_path / "redis.log")
-    box.start()
-    yield box
-    box.stop()
-
-
-async def test_redis_down_post_kept_then_delivered_once_when_redis_returns(
-    database_url: str, own_redis: RedisBox, livekit_server: LiveKit
-) -> None:
-    settings = make_settings(database_url, own_redis.url, livekit_server)
-    async with running(settings) as api:
-        listener = await api.listener()
-        before = (await api.post(listener, "before the outage")).json()
-        own_redis.stop()
-        during = [await api.post(listener, f"during the outage {i}") for i in range(3)]
-        assert [r.status_code for r in during] == [201, 201, 201]
-        assert {r.json()["status"] for r in during} == {"queued"}
-        owed = db_row(database_url, "SELECT count(*) FROM posts WHERE enqueued_at IS NULL")
-        assert owed == (3,)
-        metrics = (await api.client.get("/metrics")).text
-        assert "radio24_queue_owed 3.0" in metrics
-        assert "radio24_posts_handover_failures_total 3.0" in metrics
-
-        own_redis.start()
-        expected = [before["id"], *(r.json()["id"] for r in during)]
-
-        async def delivered() -> bool:
-            return len(await stream_post_ids(own_redis.url)) >= len(expected)
-
-        await until(delivered, 15)
-        await asyncio.sleep(3 * settings.api_relay_interval_seconds)  # nothing more arrives
-        assert await stream_post_ids(own_redis.url) == expected
-        assert db_row(database_url, "SELECT count(*) FROM posts WHERE enqueued_at IS NULL") == (0,)
-
-
-async def test_relay_and_requests_racing_hand_each_post_over_once(
-    database_url: str, redis_url: str, livekit_server: LiveKit
-) -> None:
-    """Two API instances (two relays) and the request path all try at once."""
-    settings = make_settings(
-        database_url,
-        redis_url,
-        livekit_server,
-        api_post_rate_limit=1000,
-        api_relay_interval_seconds=0.01,
-    )
-    async with running(settings) as one, running(settings) as two:
-        listener = await one.listener()
-        with psycopg.connect(database_url) as conn:  # posts Redis never saw
-            owed = [
-                str(r[0])
-                for r in conn.execute(
-                    "INSERT INTO posts (author_id, text) SELECT %s, 'owed ' || g "
-                    "FROM generate_series(1, 200) g RETURNING id",
-                    (listener.id,),
-                )
-            ]
-        fresh = await asyncio.gather(
-            *((one if i % 2 else two).post(listener, f"fresh {i}") for i in range(40))
+async def test_two_hosts_claiming_at_once_never_take_the_same_post(api: Api) -> None:
+    """Postgres hands each queued post to one host only (SKIP LOCKED claims with a lease)."""
+    listener = await api.listener()
+    database_url = api.settings.database_url.get_secret_value()
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO posts (author_id, text) SELECT %s, 'post ' || g "
+            "FROM generate_series(1, 60) g",
+            (listener.id,),
         )
-        expected = set(owed) | {r.json()["id"] for r in fresh}
+    pool = open_pool(database_url)
+    await pool.open(wait=True)
+    try:
+        aired = AiredLog(pool)
+        hosts = [PostQueue(api.station.redis, aired, consumer="host", batch=5) for _ in range(2)]
+        assert hosts[0].claimer != hosts[1].claimer
+        claimed: list[list[str]] = [[], []]
 
-        async def delivered() -> bool:
-            return len(await stream_post_ids(redis_url)) >= len(expected)
+        async def claim_all(i: int) -> None:
+            while True:
+                held = [uuid.UUID(p) for p in claimed[i]]
+                got = await aired.claim_posts(hosts[i].claimer, 5, 15, held)
+                assert got is not None
+                if not got:
+                    return
+                claimed[i].extend(str(p.id) for p in got)
 
-        await until(delivered, 15)
-        await asyncio.sleep(0.3)
-    ids = await stream_post_ids(redis_url)
-    assert len(ids) == len(set(ids)) == len(expected)
-    assert set(ids) == expected
+        await asyncio.gather(claim_all(0), claim_all(1))
+    finally:
+        await pool.close()
+    every = claimed[0] + claimed[1]
+    assert len(every) == len(set(every)) == 60
+    assert claimed[0] and claimed[1], "both hosts got a share"

@@ -1,0 +1,10 @@
+DELETE FROM utterances WHERE kind = 'music';
+ALTER TABLE utterances DROP COLUMN IF EXISTS file;
+ALTER TABLE utterances DROP COLUMN IF EXISTS artist;
+ALTER TABLE utterances DROP COLUMN IF EXISTS title;
+ALTER TABLE utterances DROP CONSTRAINT IF EXISTS utterances_kind_check;
+ALTER TABLE utterances ADD CONSTRAINT utterances_kind_check CHECK (kind IN ('host', 'caller'));
+DROP INDEX IF EXISTS utterances_ref;
+ALTER TABLE utterances DROP COLUMN IF EXISTS ref;
+ALTER TABLE posts DROP COLUMN IF EXISTS claimed_until;
+ALTER TABLE posts DROP COLUMN IF EXISTS claimed_by;
