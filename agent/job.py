@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -52,7 +51,6 @@ log = logging.getLogger("radio24.job")
 WORKER_KEY = "radio24:host:worker"
 HEARTBEAT_KEY = "radio24:host:heartbeat:{room}"
 HEARTBEAT_SECONDS = 1.0
-HEARTBEAT_TTL_MS = 3000
 PEOPLE = aiosql.from_path(
     Path(__file__).resolve().parent.parent / "db" / "queries" / "people.sql", "apsycopg"
 )
@@ -130,14 +128,15 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
 
     # The heartbeat starts first: the keeper must not take a slow-starting host for a dead one.
     room = ctx.room
-    keep("heartbeat", lambda: _heartbeat(redis, room.name, room))
+    board = Board(redis)
+    keep("heartbeat", lambda: _heartbeat(board, room))
 
     async def off_air(*_: Any) -> None:
         stop.set()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for name in ("loop", "desk", "sessions", "transmitter", "tts"):
+        for name in ("loop", "desk", "sessions", "transmitter", "tts", "aired"):
             part = parts.get(name)
             if part is None:
                 continue
@@ -146,9 +145,11 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
                 if asyncio.iscoroutine(result):
                     await result
         with contextlib.suppress(Exception):
+            await board.aclose()
+        with contextlib.suppress(Exception):
             await pool.close()
         with contextlib.suppress(Exception):
-            await redis.delete(HEARTBEAT_KEY.format(room=room.name))
+            await asyncio.wait_for(redis.delete(HEARTBEAT_KEY.format(room=room.name)), 1.0)
         with contextlib.suppress(Exception):
             await redis.aclose()
         log.info("host left")
@@ -157,12 +158,11 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
     try:
         with contextlib.suppress(Exception):
             await pool.open(wait=True, timeout=10)  # a dead Postgres must not keep us off air
-        board = Board(redis)
         folder = Path(settings.radio_prompts_dir)
         programme = await _first_programme(folder, board, stop)
         director = ProgramDirector(programme, station_clock(settings))
         floor = Floor(lambda: datetime.now(UTC), timedelta(seconds=settings.max_turn_seconds))
-        aired = AiredLog(pool)
+        aired = parts["aired"] = AiredLog(pool)
         posts = PostQueue(redis, aired, consumer=settings.host_consumer)
         tts = parts["tts"] = OfflineTTS(programme.station.language)
         tts.prewarm()
@@ -265,15 +265,10 @@ async def _kept(name: str, factory: Callable[[], Coroutine[Any, Any, Any]]) -> N
         delay = min(delay * 2, 10.0)
 
 
-async def _heartbeat(redis: aioredis.Redis, room_name: str, room: Any) -> None:
-    """Renew `radio24:host:heartbeat:<room>` (3 s TTL) every second; the keeper reads it."""
-    key = HEARTBEAT_KEY.format(room=room_name)
+async def _heartbeat(board: Board, room: Any) -> None:
+    """Renew the host's heartbeat (3 s TTL) every second; the keeper reads it."""
     while True:
-        value = json.dumps({"sid": room.local_participant.sid, "at": time.time()})
-        try:
-            await asyncio.wait_for(redis.set(key, value, px=HEARTBEAT_TTL_MS), 1.0)
-        except Exception:
-            log.debug("heartbeat not written (redis unavailable)")
+        await board.heartbeat(room.name, room.local_participant.sid)
         await asyncio.sleep(HEARTBEAT_SECONDS)
 
 
