@@ -10,15 +10,17 @@ TOOLS := .tools/bin
 APT_PACKAGES := espeak-ng open-jtalk-mecab-naist-jdic chromium fonts-ipafont-gothic
 WEB_SOURCES := $(wildcard web/*.html web/*.css web/*.svg web/*.webmanifest web/build.mjs web/tsconfig.json web/src/*.ts)
 
-.PHONY: setup run test test-unit lint migrate check-prompts bench clean-run
+.PHONY: setup run test test-unit lint migrate check-prompts bench clean-run locks audit
 
 setup: $(VENV)/.installed livekit-server apt-packages web/dist/.built
 
-$(VENV)/.installed: pyproject.toml requirements.lock
-	@echo "==> Python environment ($(VENV)) from requirements.lock"
+# Two locks, both with hashes: requirements.lock (runtime: what the images install) and
+# requirements-dev.lock (runtime + the dev extra, same versions: what the venv installs).
+$(VENV)/.installed: pyproject.toml requirements-dev.lock
+	@echo "==> Python environment ($(VENV)) from requirements-dev.lock"
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.8
-	@$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	@$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes requirements-dev.lock
 	@$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $@
 
@@ -77,6 +79,13 @@ BENCHES := offline_voice api_load ptt_latency
 
 bench: setup
 	@for b in $(BENCHES); do echo "==> bench/$$b.py"; $(BIN)/python -m bench.$$b || exit 1; done
+
+# Regenerate both locks after a change to pyproject.toml's dependency lists.
+locks: $(VENV)/.installed
+	@$(BIN)/uv pip compile --quiet pyproject.toml --generate-hashes --python $(BIN)/python \
+	  -o requirements.lock
+	@$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --generate-hashes \
+	  --python $(BIN)/python -c requirements.lock -o requirements-dev.lock
 
 clean-run:
 	rm -rf .run

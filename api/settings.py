@@ -35,7 +35,7 @@ class ApiSettings(StationSettings):
     # How often the relay looks for posts Redis missed, and the embedding worker for new posts.
     api_relay_interval_seconds: float = Field(default=2.0, gt=0)
     api_embed_interval_seconds: float = Field(default=2.0, gt=0)
-    # auto: OpenAI when OPENAI_API_KEY is set, else the local MiniLM; off: no worker.
+    # auto: OpenAI when OPENAI_API_KEY is set, else the local multilingual model; off: no worker.
     api_embeddings: Literal["auto", "openai", "local", "off"] = "auto"
     # OpenAI moderation when OPENAI_API_KEY is set (the blocklist always applies).
     api_openai_moderation: bool = True
