@@ -2,6 +2,7 @@
 parts (API under uvicorn or in-process, Postgres, Redis, LiveKit, Chromium where a page is the
 target). The browser tests reuse tests/browser's fixtures."""
 
+from tests.api.conftest import api, api_settings  # noqa: F401
 from tests.browser.conftest import (  # noqa: F401
     browser,
     chromium_path,
