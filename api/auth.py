@@ -354,7 +354,15 @@ async def login(body: LoginIn, request: Request, station: StationDep) -> Any:
     return _token_out(station, person, settings.api_producer_ttl_seconds)
 
 
-@router.get("/me", response_model=PersonOut)
+@router.get(
+    "/me",
+    response_model=PersonOut,
+    responses={
+        401: {"description": "no valid token: sign in"},
+        403: {"description": "banned"},
+        503: {"description": "the database is unavailable (Retry-After)"},
+    },
+)
 async def me(person: CurrentPerson) -> PersonOut:
     """Who this token belongs to."""
     return PersonOut(id=person.id, nickname=person.nickname, role=person.role)

@@ -61,7 +61,11 @@ _RESPONSES: dict[Any, dict[int | str, dict[str, Any]]] = {
     },
     blocklist: {**_SIGNED_IN, 404: {"description": "that term is not blocked"}},
     aired: _SIGNED_IN,
-    programme: {**_SIGNED_IN, 404: {"description": "no such segment"}},
+    programme: {
+        **_SIGNED_IN,
+        404: {"description": "the host has not reported its prompt status yet"},
+        502: {"description": "the host's prompt status is not readable"},
+    },
     health: _DB_DOWN,
 }
 

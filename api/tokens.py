@@ -76,7 +76,11 @@ def room_token(settings: ApiSettings, person: Person) -> tuple[str, int]:
 @router.post(
     "/token",
     response_model=LiveKitTokenOut,
-    responses={401: {"description": "no valid token"}, 403: {"description": "banned"}},
+    responses={
+        401: {"description": "no valid token"},
+        403: {"description": "banned"},
+        503: {"description": "the database is unavailable (Retry-After)"},
+    },
 )
 async def livekit_token(person: CurrentPerson, station: StationDep) -> LiveKitTokenOut:
     """A short-lived token to join the station room as a listener (hear the host, send data,
