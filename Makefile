@@ -10,15 +10,17 @@ TOOLS := .tools/bin
 APT_PACKAGES := espeak-ng open-jtalk-mecab-naist-jdic chromium fonts-ipafont-gothic
 WEB_SOURCES := $(wildcard web/*.html web/*.css web/*.svg web/*.webmanifest web/build.mjs web/tsconfig.json web/src/*.ts)
 
-.PHONY: setup run test test-unit lint migrate check-prompts bench clean-run
+.PHONY: setup run test test-unit lint migrate check-prompts bench clean-run locks audit
 
 setup: $(VENV)/.installed livekit-server apt-packages web/dist/.built
 
-$(VENV)/.installed: pyproject.toml requirements.lock
-	@echo "==> Python environment ($(VENV)) from requirements.lock"
+# Two locks, both with hashes: requirements.lock (runtime: what the images install) and
+# requirements-dev.lock (runtime + the dev extra, same versions: what the venv installs).
+$(VENV)/.installed: pyproject.toml requirements-dev.lock
+	@echo "==> Python environment ($(VENV)) from requirements-dev.lock"
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.8
-	@$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	@$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes requirements-dev.lock
 	@$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $@
 
@@ -58,7 +60,28 @@ run: setup
 
 test: setup
 	@$(BIN)/ruff check .
+	@$(MAKE) --no-print-directory audit
 	@$(BIN)/python -m pytest
+
+# Scanners, failing on high severity. A scanner that cannot reach its advisory data says
+# SKIPPED out loud (never a silent pass): pip-audit asks PyPI, npm audit the npm registry.
+audit: $(VENV)/.installed web/node_modules/.installed
+	@echo "==> bandit (high severity) on agent/ api/ db/ radio24/"
+	@$(BIN)/bandit -q -r agent api db radio24 --severity-level high --confidence-level medium
+	@echo "==> pip-audit on requirements.lock (the runtime lock the images install)"
+	@out=$$($(BIN)/pip-audit -r requirements.lock --require-hashes --disable-pip --no-deps \
+	  -s pypi --progress-spinner off 2>&1); rc=$$?; \
+	if [ $$rc -ne 0 ]; then echo "$$out"; exit $$rc; fi; \
+	missed=$$(echo "$$out" | grep -c "could not be audited"); \
+	if [ "$$missed" -gt 0 ]; then \
+	  echo "    SKIPPED, NOT A PASS: PyPI gave no vulnerability data for $$missed packages here"; \
+	else echo "    no known vulnerabilities"; fi
+	@echo "==> npm audit (high severity) on web/"
+	@out=$$(cd web && npm audit --audit-level=high 2>&1); rc=$$?; \
+	if echo "$$out" | grep -qE "audit endpoint returned an error|ENOTFOUND|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN"; then \
+	  echo "    SKIPPED, NOT A PASS: the npm registry's advisory service is unreachable here"; \
+	elif [ $$rc -ne 0 ]; then echo "$$out"; exit $$rc; \
+	else echo "    no high-severity advisories"; fi
 
 test-unit: $(VENV)/.installed
 	@$(BIN)/python -m pytest -m 'not integration and not browser'
@@ -73,10 +96,17 @@ migrate: $(VENV)/.installed
 check-prompts: $(VENV)/.installed
 	@$(BIN)/radio24 prompts check $(or $(DIR),$(RADIO_PROMPTS_DIR),prompts)
 
-BENCHES := offline_voice api_load ptt_latency
+BENCHES := offline_voice api_load ptt_latency memory_recall
 
 bench: setup
 	@for b in $(BENCHES); do echo "==> bench/$$b.py"; $(BIN)/python -m bench.$$b || exit 1; done
+
+# Regenerate both locks after a change to pyproject.toml's dependency lists.
+locks: $(VENV)/.installed
+	@$(BIN)/uv pip compile --quiet pyproject.toml --generate-hashes --python $(BIN)/python \
+	  -o requirements.lock
+	@$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --generate-hashes \
+	  --python $(BIN)/python -c requirements.lock -o requirements-dev.lock
 
 clean-run:
 	rm -rf .run

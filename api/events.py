@@ -264,21 +264,39 @@ class EventHub:
 
 
 @router.websocket("/ws")
-async def events(ws: WebSocket, token: str | None = None) -> None:
-    """Live events. Authenticate with `?token=` (browsers cannot set headers on a WebSocket) or
-    an `Authorization: Bearer` header. The first message is a snapshot of the public state."""
-    from api.auth import person_for_token, read_claims
+async def events(ws: WebSocket, ticket: str | None = None) -> None:
+    """Live events. Authenticate with `?ticket=` (one-time, from `POST /api/ws/ticket`: browsers
+    cannot set headers on a WebSocket) or an `Authorization: Bearer` header. An API token in
+    the URL is refused: URLs end up in logs. The first message is a snapshot of the public
+    state."""
+    import uuid
+
+    from redis.exceptions import RedisError as _RedisError
+
+    from api.auth import person_by_id, person_for_token, read_claims
+    from api.tokens import redeem_ticket
 
     station: Station = ws.app.state.station
     header = ws.headers.get("authorization", "")
-    if not token and header.lower().startswith("bearer "):
-        token = header[7:].strip()
+    token = header[7:].strip() if header.lower().startswith("bearer ") else None
     await ws.accept()
     secret = station.settings.api_jwt_secret.get_secret_value()
     try:
-        person = await person_for_token(station, token)
-        # Valid a moment ago; it may expire in between, which is the same answer.
-        expires_at = float(read_claims(secret, token or "")["exp"])
+        if "token" in ws.query_params:
+            raise HTTPException(401, "send a ticket from POST /api/ws/ticket, not the token")
+        if token:
+            person = await person_for_token(station, token)
+            # Valid a moment ago; it may expire in between, which is the same answer.
+            expires_at = float(read_claims(secret, token)["exp"])
+        else:
+            try:
+                redeemed = await redeem_ticket(station.redis, ticket or "")
+            except (_RedisError, OSError):
+                redeemed = None
+            if redeemed is None:
+                raise HTTPException(401, "ticket unknown, used or expired: ask for a new one")
+            person_id, expires_at = redeemed
+            person = await person_by_id(station, uuid.UUID(person_id))
     except HTTPException as exc:
         code = CLOSE_FORBIDDEN if exc.status_code == 403 else CLOSE_UNAUTHORIZED
         await ws.close(code, str(exc.detail))

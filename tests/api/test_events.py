@@ -21,9 +21,11 @@ from tests.conftest import LiveKit
 pytestmark = pytest.mark.integration
 
 
-def ws_url(base: str, who: Who | None) -> str:
+def ws_connect(base: str, who: Who | None) -> Any:
+    """The live-event socket as a non-browser client opens it: the token in a header (pages
+    use a one-time ticket: tests/security/test_tokens_in_logs.py)."""
     url = base.replace("http://", "ws://") + "/api/ws"
-    return f"{url}?token={who.token}" if who else url
+    return connect(url, additional_headers=who.headers if who else {})
 
 
 async def next_json(ws: ClientConnection, wait: float = 5) -> dict[str, Any]:
@@ -50,13 +52,13 @@ async def test_ws_refuses_a_missing_or_bad_token_and_a_banned_listener(
 ) -> None:
     async with served(api_settings) as (api, base):
         for who in (None, Who("x", "not-a-token", "x")):
-            async with connect(ws_url(base, who)) as ws:
+            async with ws_connect(base, who) as ws:
                 with pytest.raises(ConnectionClosed):
                     await next_json(ws)
                 assert ws.close_code == 4401
         producer, troll = await api.producer(), await api.listener("Troll")
         await api.client.post(f"/api/listeners/{troll.id}/ban", json={}, headers=producer.headers)
-        async with connect(ws_url(base, troll)) as ws:
+        async with ws_connect(base, troll) as ws:
             with pytest.raises(ConnectionClosed):
                 await next_json(ws)
             assert ws.close_code == 4403
@@ -68,7 +70,7 @@ async def test_ws_closes_with_4401_when_its_token_expires(api_settings: Any) -> 
         person = Person(uuid.UUID(listener.id), listener.nickname, "listener")
         secret = api.settings.api_jwt_secret.get_secret_value()
         token, expires = issue_token(secret, person, ttl=2)
-        async with connect(ws_url(base, Who(listener.id, token, listener.nickname))) as ws:
+        async with ws_connect(base, Who(listener.id, token, listener.nickname)) as ws:
             assert (await next_json(ws))["type"] == "snapshot"
             with pytest.raises(ConnectionClosed):
                 await next_json(ws, wait=6)
@@ -77,7 +79,7 @@ async def test_ws_closes_with_4401_when_its_token_expires(api_settings: Any) -> 
             assert ws.close_reason == "token expired: sign in again"
         assert expires <= closed_at < expires + 2
         # The listener's long-lived token still holds its connection open past that moment.
-        async with connect(ws_url(base, listener)) as ws:
+        async with ws_connect(base, listener) as ws:
             assert (await next_json(ws))["type"] == "snapshot"
             with pytest.raises(TimeoutError):
                 await next_json(ws, wait=0.5)
@@ -105,9 +107,9 @@ async def test_snapshot_public_state_and_only_your_own_post_status(
         await until(lambda: api.station.redis.hget(STATE, "segment"), 5)
 
         async with (
-            connect(ws_url(base, me)) as mine,
-            connect(ws_url(base, other)) as theirs,
-            connect(ws_url(base, producer)) as staff,
+            ws_connect(base, me) as mine,
+            ws_connect(base, other) as theirs,
+            ws_connect(base, producer) as staff,
         ):
             for ws in (mine, theirs, staff):
                 snap = await next_json(ws)
@@ -148,7 +150,7 @@ async def test_events_reach_clients_of_another_api_instance(
         producer, listener = await one.producer(), await one.listener()
         post = (await one.post(listener, "please hide me? no")).json()
         await until_subscribed(one, two)
-        async with connect(ws_url(base_two, listener)) as ws:
+        async with ws_connect(base_two, listener) as ws:
             assert (await next_json(ws))["type"] == "snapshot"
             resp = await one.client.patch(
                 f"/api/posts/{post['id']}", json={"action": "hide"}, headers=producer.headers
@@ -174,10 +176,10 @@ async def test_a_ban_closes_the_listeners_open_sockets_on_every_instance(
         )
         await until_subscribed(one, two)
         async with (
-            connect(ws_url(base_one, troll)) as here,
-            connect(ws_url(base_two, troll)) as there,
-            connect(ws_url(base_two, bystander)) as other,
-            connect(ws_url(base_one, producer)) as staff,
+            ws_connect(base_one, troll) as here,
+            ws_connect(base_two, troll) as there,
+            ws_connect(base_two, bystander) as other,
+            ws_connect(base_one, producer) as staff,
         ):
             for ws in (here, there, other, staff):
                 assert (await next_json(ws))["type"] == "snapshot"

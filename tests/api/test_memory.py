@@ -1,5 +1,5 @@
-"""Memory of posts: the worker embeds posts with the real local MiniLM, and a search finds the
-nearest in meaning first."""
+"""Memory of posts: the worker embeds posts with the real local multilingual model, and a search
+finds the nearest in meaning first."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from db.memory import MINILM, MemoryStore, MiniLMEmbedder
+from db.memory import LOCAL_MODEL, LocalEmbedder, MemoryStore
 from tests.api.conftest import Api, make_settings, running
 from tests.conftest import LiveKit
 
@@ -42,7 +42,7 @@ async def test_worker_embeds_posts_and_search_finds_the_nearest_first(
                 if row and row[0] == len(POSTS):
                     break
                 await asyncio.sleep(0.2)
-        assert row[1:] == (MINILM, 384)
+        assert row[1:] == (LOCAL_MODEL, 512)
 
         async def search(q: str) -> list[dict[str, object]]:
             resp = await api.client.get(
@@ -53,12 +53,15 @@ async def test_worker_embeds_posts_and_search_finds_the_nearest_first(
 
         kitten = await search("a kitten napping")
         assert kitten[0]["id"] == ids[0]
-        assert kitten[0]["author"] == "Mika" and kitten[0]["model"] == MINILM
+        assert kitten[0]["author"] == "Mika" and kitten[0]["model"] == LOCAL_MODEL
         assert len(kitten) == 3
         assert [f["distance"] for f in kitten] == sorted(f["distance"] for f in kitten)
         assert (await search("shares and investors lost money"))[0]["id"] == ids[1]
         assert (await search("bad weather and storms"))[0]["id"] == ids[2]
         assert (await search("music request"))[0]["id"] == ids[3]
+        # The station speaks Japanese: a query in Japanese finds the English post it means.
+        assert (await search("子猫が昼寝している"))[0]["id"] == ids[0]
+        assert (await search("大雨で道路が水浸し"))[0]["id"] == ids[2]
 
         # Hidden or rejected posts are never recalled.
         await api.client.patch(
@@ -95,7 +98,7 @@ async def test_memory_store_is_usable_alone_as_the_host_will(database_url: str) 
             for text in POSTS
         ]  # type: ignore[index]
     async with AsyncConnectionPool(database_url, min_size=1, max_size=2, open=False) as pool:
-        store = MemoryStore(pool, MiniLMEmbedder())
+        store = MemoryStore(pool, LocalEmbedder())
         assert (await store.lag()).waiting == len(POSTS)
         assert await store.embed_pending() == len(POSTS)
         assert await store.embed_pending() == 0

@@ -16,10 +16,11 @@ from fastapi import FastAPI, Request
 
 from agent.aired import AiredLog, open_pool
 from agent.posts import PostQueue
+from api.auth import Person, issue_token
 from api.events import EVENTS
 from api.queue import STREAM
 from radio24 import rack
-from tests.api.conftest import Api, make_settings, running, until
+from tests.api.conftest import Api, Who, make_settings, running, until
 from tests.conftest import LiveKit
 
 pytestmark = pytest.mark.integration
@@ -226,7 +227,14 @@ async def test_moderation_outage_falls_back_to_the_blocklist(
         database_url, redis_url, livekit_server, openai_api_key="sk-test", openai_base_url=dead
     )
     async with running(settings) as api:
-        resp = await api.post(await api.listener(), "hello while openai is away")
+        # Nicknames are refused while moderation is away (tests/security): sign in beforehand.
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute(
+                "INSERT INTO people (nickname) VALUES ('Mika') RETURNING id"
+            ).fetchone()
+        person = Person(row[0], "Mika", "listener")  # type: ignore[index]
+        token, _ = issue_token(settings.api_jwt_secret.get_secret_value(), person, 600)
+        resp = await api.post(Who(str(person.id), token, "Mika"), "hello while openai is away")
         assert resp.json()["status"] == "queued"
         metrics = (await api.client.get("/metrics")).text
         assert "radio24_moderation_unavailable_total 1.0" in metrics

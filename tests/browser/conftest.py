@@ -199,6 +199,9 @@ class Web:
             with contextlib.suppress(Exception):
                 await context.close()
         (self.artifacts / "console.log").write_text("\n".join(self.console) + "\n")
+        # The pages run under the API's Content-Security-Policy: anything it blocked is a bug.
+        blocked = [line for line in self.console if "Content Security Policy" in line]
+        assert blocked == [], "the page broke its own CSP:\n" + "\n".join(blocked)
 
 
 @contextlib.asynccontextmanager

@@ -1,4 +1,4 @@
-"""recall_posts finds past aired posts by meaning (real MiniLM embeddings, real pgvector)."""
+"""recall_posts finds past aired posts by meaning (real local embeddings, real pgvector)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ POSTS = [
 
 
 async def test_recall_posts_finds_aired_posts_by_meaning(database_url: str) -> None:
-    from db.memory import MemoryStore, MiniLMEmbedder
+    from db.memory import LocalEmbedder, MemoryStore
 
     ids = []
     with psycopg.connect(database_url) as conn:
@@ -37,7 +37,7 @@ async def test_recall_posts_finds_aired_posts_by_meaning(database_url: str) -> N
             ).fetchone()  # type: ignore[misc]
             ids.append((post, text))
     async with AsyncConnectionPool(database_url, min_size=1, max_size=1, open=False) as pool:
-        store = MemoryStore(pool, MiniLMEmbedder())
+        store = MemoryStore(pool, LocalEmbedder())
         for post, text in ids:
             await store.add(post, text)
         found = await recall_quotes(store, "雨の日の朝", k=3)

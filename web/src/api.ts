@@ -4,7 +4,8 @@
 // side is a change in this one file. Readers are tolerant (`pick`) where the server's shape is
 // still settling; everything the pages use is normalised into the types below.
 
-export const HOST_IDENTITY = "host";
+// The host's identity when the API does not say (it does: LiveKitGrant.hostIdentity).
+export const DEFAULT_HOST_IDENTITY = "host";
 export const RPC = { start: "start_turn", end: "end_turn", cancel: "cancel_turn" } as const;
 // Host participant attributes (agent/on_air.py): JSON strings.
 export const ATTR_FLOOR = "radio24.floor"; // {state: free|held, holder, since, deadline}
@@ -31,6 +32,8 @@ export interface LiveKitGrant {
   token: string;
   room: string;
   identity: string;
+  hostIdentity: string; // the only participant (with the floor holder) whose captions count
+  expiresAt: number | null; // epoch ms: the token only opens the room, so it is short
 }
 
 export interface Post {
@@ -396,12 +399,21 @@ export const api = {
   async livekitToken(token: string): Promise<LiveKitGrant> {
     const { body } = await call("POST", "/api/livekit/token", { token });
     const o = obj(body);
+    const expires = str(o.expires_at);
     return {
       url: str(o.url) ?? "",
       token: str(o.token) ?? "",
       room: str(o.room) ?? "",
       identity: str(o.identity) ?? "",
+      hostIdentity: str(o.host_identity) ?? DEFAULT_HOST_IDENTITY,
+      expiresAt: expires ? Date.parse(expires) : null,
     };
+  },
+
+  /** A one-time ticket for the live-event socket: the API token never goes in a URL. */
+  async wsTicket(token: string): Promise<string> {
+    const { body } = await call("POST", "/api/ws/ticket", { token });
+    return str(obj(body).ticket) ?? "";
   },
 
   async post(token: string, text: string, idempotencyKey: string): Promise<Post> {
@@ -449,10 +461,11 @@ export const api = {
   },
 };
 
-/** `WS /api/ws`: browsers cannot set headers on a websocket, so the token goes in the query. */
-export function eventsUrl(token: string): string {
+/** `WS /api/ws`: browsers cannot set headers on a websocket, so a one-time ticket (not the
+ * token, which would land in access logs) goes in the query. */
+export function eventsUrl(ticket: string): string {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  return `${scheme}//${location.host}/api/ws?token=${encodeURIComponent(token)}`;
+  return `${scheme}//${location.host}/api/ws?ticket=${encodeURIComponent(ticket)}`;
 }
 
 /** A random key; `crypto.randomUUID` exists only in secure contexts, `getRandomValues` always. */

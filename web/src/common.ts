@@ -1,6 +1,6 @@
 // What both pages share: the stored session, the live-events socket, small DOM helpers.
 
-import { type Session, type StationEvent, eventsUrl, toEvent } from "./api";
+import { ApiError, type Session, type StationEvent, api, eventsUrl, toEvent } from "./api";
 
 // --- DOM ----------------------------------------------------------------------------------------
 
@@ -53,8 +53,9 @@ export const STUDIO_KEY = "radio24.studio";
 // --- live events (WS /api/ws) -------------------------------------------------------------------
 
 /**
- * The API's event socket, reconnecting with backoff until `close()`. A socket closed by the
- * server with 4401/4403 (or 1008) means the token is no good: `onAuthFailed`, no retry.
+ * The API's event socket, reconnecting with backoff until `close()`. Each connection starts
+ * with a fresh one-time ticket. A socket closed by the server with 4401/4403 (or 1008), or a
+ * ticket refused with 401/403, means the token is no good: `onAuthFailed`, no retry.
  */
 export class EventStream {
   private ws: WebSocket | null = null;
@@ -68,12 +69,29 @@ export class EventStream {
     private readonly onState: (open: boolean) => void = () => {},
     private readonly onAuthFailed: () => void = () => {},
   ) {
-    this.open();
+    void this.open();
   }
 
-  private open(): void {
+  private retry(): void {
+    const delay = Math.min(30_000, 1000 * 2 ** this.attempt++) * (0.75 + Math.random() / 2);
+    this.timer = window.setTimeout(() => void this.open(), delay);
+  }
+
+  private async open(): Promise<void> {
     if (this.closed) return;
-    const ws = new WebSocket(eventsUrl(this.token));
+    let ticket: string;
+    try {
+      ticket = await api.wsTicket(this.token);
+    } catch (err) {
+      if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+        this.onAuthFailed();
+        return;
+      }
+      this.retry();
+      return;
+    }
+    if (this.closed) return;
+    const ws = new WebSocket(eventsUrl(ticket));
     this.ws = ws;
     ws.onopen = () => {
       this.attempt = 0;
@@ -94,8 +112,7 @@ export class EventStream {
         this.onAuthFailed();
         return;
       }
-      const delay = Math.min(30_000, 1000 * 2 ** this.attempt++) * (0.75 + Math.random() / 2);
-      this.timer = window.setTimeout(() => this.open(), delay);
+      this.retry();
     };
   }
 

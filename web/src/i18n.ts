@@ -18,6 +18,7 @@ const en = {
   "error.generic": "Something went wrong ({status}). Please try again.",
   "error.unreachable": "The station can't be reached. Check your connection and try again.",
   "error.session": "Your session has ended. Please join again.",
+  "error.banned": "You can no longer listen in or call this station.",
   // listener page
   "title.listener": "Listen live",
   "join.heading": "Tune in",
@@ -126,6 +127,7 @@ const ja: Record<Key, string> = {
   "error.generic": "問題が起きました（{status}）。もう一度お試しください。",
   "error.unreachable": "放送局に接続できません。通信環境を確かめて、もう一度お試しください。",
   "error.session": "セッションが切れました。もう一度参加してください。",
+  "error.banned": "この放送局には参加できなくなりました。",
   "title.listener": "ライブで聴く",
   "join.heading": "聴きにいく",
   "join.nickname": "ニックネーム",

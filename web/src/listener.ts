@@ -20,7 +20,7 @@ import {
   ApiError,
   DEFAULT_MAX_TURN_SECONDS,
   type FloorInfo,
-  HOST_IDENTITY,
+  DEFAULT_HOST_IDENTITY,
   MAX_POST_CHARS,
   type Post,
   type PostStatus,
@@ -89,6 +89,8 @@ let floor: FloorInfo = {
   deadline: null,
 };
 let myIdentity = "";
+// Learnt from the API with each room token; captions count only from it and the floor holder.
+let hostIdentity = DEFAULT_HOST_IDENTITY;
 
 // --- language and the programme -----------------------------------------------------------------
 
@@ -219,8 +221,10 @@ async function connect(): Promise<void> {
   window.clearTimeout(rejoinTimer);
   setConn(rejoinAttempt > 0 ? "reconnecting" : "connecting");
   try {
+    // A fresh room token for every join: it expires within minutes and cannot be revoked.
     const grant = await api.livekitToken(session.token);
     myIdentity = grant.identity;
+    hostIdentity = grant.hostIdentity;
     const r = newRoom();
     room = r;
     await r.connect(grant.url, grant.token, { autoSubscribe: true });
@@ -231,13 +235,17 @@ async function connect(): Promise<void> {
     rejoinAttempt = 0;
     hideUnreachable();
     setConn("connected");
-    readHost(r.remoteParticipants.get(HOST_IDENTITY));
+    readHost(r.remoteParticipants.get(hostIdentity));
     updateListenerCount();
     await r.startAudio().catch(() => {});
     show(ui.startAudio, !r.canPlaybackAudio);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {
       sessionEnded();
+      return;
+    }
+    if (err instanceof ApiError && err.status === 403) {
+      banned(); // asking again would only be refused again
       return;
     }
     scheduleRejoin();
@@ -277,6 +285,14 @@ async function leave(): Promise<void> {
 
 ui.leave.addEventListener("click", () => void leave());
 
+function banned(): void {
+  saveSession(LISTENER_KEY, null);
+  session = null;
+  void leave().then(() => {
+    ui.joinError.textContent = t("error.banned");
+  });
+}
+
 function sessionEnded(): void {
   saveSession(LISTENER_KEY, null);
   session = null;
@@ -308,12 +324,12 @@ function newRoom(): Room {
   r.on(RoomEvent.TrackUnsubscribed, (track: RemoteTrack) => audio.remove(track));
   r.on(RoomEvent.AudioPlaybackStatusChanged, () => show(ui.startAudio, !r.canPlaybackAudio));
   r.on(RoomEvent.ParticipantConnected, (p: RemoteParticipant) => {
-    if (p.identity === HOST_IDENTITY) readHost(p);
+    if (p.identity === hostIdentity) readHost(p);
     updateListenerCount();
   });
   r.on(RoomEvent.ParticipantDisconnected, () => updateListenerCount());
   r.on(RoomEvent.ParticipantAttributesChanged, (_changed: Record<string, string>, p: Participant) => {
-    if (p.identity === HOST_IDENTITY) readHost(p);
+    if (p.identity === hostIdentity) readHost(p);
   });
   r.on(RoomEvent.Reconnecting, reconnecting);
   r.on(RoomEvent.SignalReconnecting, reconnecting);
@@ -356,7 +372,7 @@ function updateListenerCount(): void {
 }
 
 function displayName(identity: string): string {
-  if (identity === HOST_IDENTITY) return t("captions.host");
+  if (identity === hostIdentity) return t("captions.host");
   if (identity === myIdentity) return session?.name ?? identity;
   return room?.getParticipantByIdentity(identity)?.name || identity;
 }
@@ -521,7 +537,7 @@ const ptt = (() => {
   async function rpc(method: string): Promise<string> {
     if (!room) throw new Error("not connected");
     return room.localParticipant.performRpc({
-      destinationIdentity: HOST_IDENTITY,
+      destinationIdentity: hostIdentity,
       method,
       payload: "",
       responseTimeout: 10_000,
@@ -702,12 +718,21 @@ const captions = (() => {
   const MAX = 60;
   const lines = new Map<string, HTMLLIElement>();
 
+  /** Only the host speaks in captions, and the caller who holds the floor: any listener may
+   * send data (RPC needs it), so a stream from anyone else is not read at all. */
+  function trusted(identity: string): boolean {
+    return identity === hostIdentity || (floor.state === "held" && floor.holder === identity);
+  }
+
   async function read(
     reader: AsyncIterable<string> & { info: { attributes?: Record<string, string> } },
     identity: string,
   ): Promise<void> {
+    if (!trusted(identity)) return;
     const attrs = reader.info.attributes ?? {};
-    const id = attrs[ATTR_SEGMENT_ID] ?? `${identity}-${Date.now()}`;
+    // Keyed by sender and segment: a caller reusing the host's segment id gets a line of
+    // their own and never rewrites the host's.
+    const id = `${identity}\u0000${attrs[ATTR_SEGMENT_ID] ?? Date.now()}`;
     let text = "";
     const line = lineFor(id, identity);
     for await (const chunk of reader) {
@@ -724,7 +749,7 @@ const captions = (() => {
     ui.captions.querySelector(".empty")?.remove();
     line = el(
       "li",
-      { attrs: { "data-speaker": identity === HOST_IDENTITY ? "host" : "caller" } },
+      { attrs: { "data-speaker": identity === hostIdentity ? "host" : "caller" } },
       el("span", { class: "who", text: `${displayName(identity)}: ` }),
       el("span", { class: "said" }),
     );
