@@ -96,6 +96,28 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
     await ctx.connect(auto_subscribe=AutoSubscribe.AUDIO_ONLY)
     log.info("host joined", extra={"room": ctx.room.name})
 
+    # --- issue 9 heartbeat: MINIMAL version on the supervisor branch, for the keeper's fast
+    # takeover (api/keeper.py HEARTBEAT_KEY); the lead reconciles it with main's at merge.
+    async def heartbeat() -> None:
+        beats = aioredis.from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
+        key = f"radio24:host:heartbeat:{ctx.room.name}"
+        try:
+            while ctx.room.isconnected():  # a replaced or disconnected host stops at once
+                value = {"sid": ctx.room.local_participant.sid, "at": time.time()}
+                with contextlib.suppress(Exception):  # Redis down: the keeper goes by presence
+                    await beats.set(key, json.dumps(value), px=3000)
+                await asyncio.sleep(1)
+        finally:
+            await beats.aclose()
+
+    beating = asyncio.create_task(heartbeat(), name="heartbeat")
+
+    async def stop_beating(*_: Any) -> None:
+        beating.cancel()
+
+    ctx.add_shutdown_callback(stop_beating)
+    # --- end of the issue 9 heartbeat
+
     stop = asyncio.Event()
     redis = aioredis.from_url(settings.redis_url)
     pool = open_pool(settings.database_url.get_secret_value())
