@@ -89,9 +89,13 @@ class MediaLibrary:
         return tuple(i for i in self.items if i.kind in kinds)
 
     def music_for(self, segment_id: str, policy: MusicPolicy) -> tuple[MediaItem, ...]:
-        """The tracks and jingles a segment's `music:` lets it air."""
+        """The tracks and jingles a segment's `music:` lets it air. Moods choose tracks; a
+        jingle without moods is the station's own sound and suits every segment."""
         return tuple(
-            i for i in self.items if i.kind in policy.kinds and i.suits(segment_id, policy.moods)
+            i
+            for i in self.items
+            if i.kind in policy.kinds
+            and i.suits(segment_id, () if i.kind == "jingle" and not i.moods else policy.moods)
         )
 
     def beds_for(self, segment_id: str, policy: MusicPolicy) -> tuple[MediaItem, ...]:
@@ -201,7 +205,7 @@ def describe(library: MediaLibrary) -> str:
     counts = library.counts()
     parts = [f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in counts.items()]
     minutes = sum(i.duration for i in library.of_kind(*MUSIC_KINDS)) / 60
-    return f"media: {', '.join(parts)} ({minutes:.1f} min of music)"
+    return f"{', '.join(parts)} ({minutes:.1f} min of music)"
 
 
 # ---------------------------------------------------------------------------------------------

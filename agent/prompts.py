@@ -208,10 +208,15 @@ def _check_media(root: Path, programme: Programme, out: TextIO) -> int:
     """Bad media is reported here but never keeps the programme off air: it is skipped."""
     if not programme.station.media:
         return 0
-    from agent import media  # media reads audio files; the programme itself never needs it
+    # Media means audio libraries; the programme itself never needs them.
+    from agent import media, music
 
     library = media.load_library(root, programme)
-    problems = [*library.problems, *media.music_problems(programme, library)]
+    problems = [
+        *library.problems,
+        *media.music_problems(programme, library),
+        *music.capacity_problems(programme, library),
+    ]
     for p in problems:
         out.write(f"{root / p.file}:{p.line}: {p.message} — {p.fix}\n")
     out.write(f"{root / programme.station.media}: {media.describe(library)}\n")
@@ -539,11 +544,10 @@ def _read_media_folder(root: Path, data: _Map, file: str, problems: _Problems) -
         problems.add(file, line, "'media' must name a folder", "write media: media")
         return ""
     folder = value.strip()
-    # Producers' files stay inside the prompts folder: no absolute paths, no way out by `..`.
-    inside = not Path(folder).is_absolute() and (root / folder).resolve().is_relative_to(
-        root.resolve()
-    )
-    if not inside:
+    # Written paths stay inside the prompts folder: no absolute paths, no way out by `..`.
+    # (A link an engineer put in the folder is followed: that was a deliberate choice.)
+    lexical = os.path.normpath(folder)
+    if Path(folder).is_absolute() or lexical == ".." or lexical.startswith(".." + os.sep):
         problems.add(
             file,
             line,
