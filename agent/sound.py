@@ -11,7 +11,9 @@ arrive at their own level. The pieces here bring them together, built on well-ke
   K-weighting, gated so pauses do not pull the gain up) and the true-peak limiter.
 - `TruePeakLimiter`: FFmpeg's look-ahead `alimiter` run at 4x the sample rate (the oversampling
   BS.1770 uses to define true peak), through PyAV's filter graph.
-- `BedMixer`: a bed ducked under speech with smooth attack and release, then the limiter.
+- `BedMixer`: a bed ducked under speech with smooth attack and release, then the limiter
+  (`Loop` plays a prepared bed round and round). The same mixer with `open_db=0` lowers a
+  track's intro under the host's voice when the host talks over it.
 - `Fader` and `edge_envelope`: short fades for item starts, ends and cuts, so nothing clicks.
 
 Pure signal processing: no LiveKit, no event loop, no clock. Blocks are numpy arrays, mono.
@@ -411,9 +413,13 @@ class BedMixer:
     def mix(self, voice: np.ndarray | None, bed: np.ndarray | None) -> np.ndarray:
         v = None if voice is None else to_float(voice)
         b = None if bed is None else to_float(bed)
-        n = (v if v is not None else b).size if (v is not None or b is not None) else 0
+        # The voice sets the block's length; a bed block that is short (the end of its loop)
+        # is padded with silence, a long one cut.
+        n = v.size if v is not None else (b.size if b is not None else 0)
         if n == 0:
             return np.zeros(0, np.int16)
+        if b is not None and b.size != n:
+            b = np.concatenate([b[:n], np.zeros(max(0, n - b.size), np.float32)])
         speaking = v is not None and float(np.sqrt(np.mean(v * v))) > self._threshold
         self._quiet = 0 if speaking else self._quiet + n
         target = self.duck_db if self._quiet < self._hold else self.open_db
@@ -426,8 +432,29 @@ class BedMixer:
         out = np.zeros(n, np.float32) if v is None else v.copy()
         if b is not None:
             ramp = np.linspace(start, end, n + 1, dtype=np.float32)[1:]
-            out += b[:n] * np.power(10.0, ramp / 20.0, dtype=np.float32)
+            out += b * np.power(10.0, ramp / 20.0, dtype=np.float32)
         return to_int16(self.limiter.process(out))
+
+
+class Loop:
+    """A prepared bed played round and round: `next(n)` gives its next n samples, wrapping
+    from the end to the start without a gap (the house bed is made to join seamlessly)."""
+
+    def __init__(self, sound: np.ndarray) -> None:
+        if sound.size == 0:
+            raise ValueError("a loop needs some sound")
+        self.sound = to_float(sound)
+        self.position = 0
+
+    def next(self, n: int) -> np.ndarray:
+        out = np.empty(n, np.float32)
+        done = 0
+        while done < n:
+            take = min(n - done, self.sound.size - self.position)
+            out[done : done + take] = self.sound[self.position : self.position + take]
+            done += take
+            self.position = (self.position + take) % self.sound.size
+        return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from agent.sound import (
     SAMPLE_RATE,
     BedMixer,
     Fader,
+    Loop,
     MediaError,
     PreparedSounds,
     SpeechChain,
@@ -91,19 +92,19 @@ def clipped(x: np.ndarray) -> int:
 
 def test_too_loud_stereo_mp3_at_44_1_khz_ends_at_the_target(tmp_path: Path) -> None:
     # Mastered far too hot: at full scale, about -8 LUFS, clipping-level peaks.
-    loud = np.tanh(music(20, rate=44_100) * 4).astype(np.float32)
+    loud = np.tanh(music(12, rate=44_100) * 4).astype(np.float32)
     path = write(tmp_path / "loud.mp3", loud, 44_100, "libmp3lame", channels=2)
     assert integrated_loudness(loud, 44_100) > -10
     sound = prepare(path, TARGET, CEILING)
     assert sound.dtype == np.float32
-    assert abs(sound.size / SAMPLE_RATE - 20) < 0.2  # resampled to 48 kHz, nothing lost
+    assert abs(sound.size / SAMPLE_RATE - 12) < 0.2  # resampled to 48 kHz, nothing lost
     assert abs(integrated_loudness(sound) - TARGET) <= 1.0
     assert true_peak_db(sound) <= CEILING
     assert clipped(sound) == 0
 
 
 def test_too_quiet_wav_at_22_khz_ends_at_the_target(tmp_path: Path) -> None:
-    quiet = music(20, rate=22_050) * 0.02  # about -36 LUFS: 20 dB of gain to find
+    quiet = music(12, rate=22_050) * 0.02  # about -36 LUFS: 20 dB of gain to find
     path = write(tmp_path / "quiet.wav", quiet, 22_050, "pcm_s16le")
     assert integrated_loudness(quiet, 22_050) < -30
     sound = prepare(path, TARGET, CEILING)
@@ -265,6 +266,27 @@ def test_mixer_with_nothing_to_mix_returns_silence() -> None:
     mixer = BedMixer()
     assert mixer.mix(None, None).size == 0
     assert not mixer.mix(None, np.zeros(BLOCK, np.float32)).any()
+
+
+def test_a_loop_wraps_round_without_a_gap() -> None:
+    sound = np.arange(1000, dtype=np.float32)
+    loop = Loop(sound)
+    out = np.concatenate([loop.next(BLOCK) for _ in range(5)])
+    assert np.array_equal(out, np.resize(sound, 5 * BLOCK))
+
+
+def test_the_house_bed_joins_end_to_start_without_a_click() -> None:
+    bed = prepare(next((Path(__file__).parents[2] / "prompts/media/beds").glob("*.ogg")))
+    join = np.concatenate([bed[-BLOCK:], bed[:BLOCK]])
+    inner = np.abs(np.diff(bed[: SAMPLE_RATE * 5])).max()
+    assert np.abs(np.diff(join)).max() <= inner * 1.5  # the seam is no sharper than the music
+
+
+def test_mixer_keeps_the_voice_block_length_when_the_bed_runs_short() -> None:
+    mixer = BedMixer()
+    voice = np.zeros(BLOCK, np.int16)
+    assert mixer.mix(voice, np.ones(100, np.float32) * 0.1).size == BLOCK
+    assert mixer.mix(voice, np.ones(2 * BLOCK, np.float32) * 0.1).size == BLOCK
 
 
 # --- fades ---------------------------------------------------------------------------------
