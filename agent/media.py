@@ -175,17 +175,23 @@ def scan(
     return MediaLibrary(root, tuple(items), tuple(problems))
 
 
-def music_problems(programme: Programme, library: MediaLibrary) -> list[Problem]:
-    """Segments whose `music:` asks for what the library does not have (they would stay talk)."""
+def music_problems(
+    programme: Programme, library: MediaLibrary, root: Path | None = None
+) -> list[Problem]:
+    """Segments whose `music:` asks for what the library does not have (they would stay talk).
+
+    With the prompts folder as `root`, each problem names the line of the segment's `music:`.
+    """
     problems = _Problems()
     for sid, segment in sorted(programme.segments.items()):
         policy = segment.music
         file = f"segments/{sid}.md"
+        line = music_line(root, sid)
         if policy.share > 0 and not library.music_for(sid, policy):
             moods = f" with mood {' or '.join(policy.moods)}" if policy.moods else ""
             problems.add(
                 file,
-                2,
+                line,
                 f"the segment asks for music but no {' or '.join(policy.kinds)}{moods} "
                 "in the media folder may play in it",
                 "add moods: to files in media.yaml, or change the segment's music moods",
@@ -193,11 +199,24 @@ def music_problems(programme: Programme, library: MediaLibrary) -> list[Problem]
         if policy.bed and not library.beds_for(sid, policy):
             problems.add(
                 file,
-                2,
+                line,
                 "the segment asks for a bed but the media folder has none it may use",
                 "add a file with kind: bed in media.yaml, or write bed: false",
             )
     return list(problems)
+
+
+def music_line(root: Path | None, segment_id: str) -> int:
+    """The line of a segment file's `music:` key (2, the front matter's first, if unknown)."""
+    if root is not None:
+        try:
+            text = (root / "segments" / f"{segment_id}.md").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return 2
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.startswith("music:"):
+                return number
+    return 2
 
 
 def describe(library: MediaLibrary) -> str:

@@ -17,8 +17,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
-from agent.media import MediaItem, MediaLibrary
+from agent.media import MediaItem, MediaLibrary, music_line
 from agent.prompts import MUSIC_KINDS, Problem, Programme, Segment, _Problems
 
 Clock = Callable[[], datetime]
@@ -229,7 +230,10 @@ class MusicPlanner:
 
 
 def capacity_problems(
-    programme: Programme, library: MediaLibrary, repeat_window: timedelta = REPEAT_WINDOW
+    programme: Programme,
+    library: MediaLibrary,
+    repeat_window: timedelta = REPEAT_WINDOW,
+    root: Path | None = None,
 ) -> list[Problem]:
     """Segments that ask for more music than their pieces can give without repeating a file
     within the repeat window: they would air less music than asked."""
@@ -242,7 +246,7 @@ def capacity_problems(
         if share > 0 and pieces and have < share * window_s:
             problems.add(
                 f"segments/{sid}.md",
-                2,
+                music_line(root, sid),
                 f"music share {share:g} needs {share * window_s / 60:.1f} min of different music "
                 f"every {window_s / 60:g} min, but the pieces it may play last "
                 f"{have / 60:.1f} min",

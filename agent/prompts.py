@@ -212,11 +212,11 @@ def _check_media(root: Path, programme: Programme, out: TextIO) -> int:
     from agent import media, music
 
     library = media.load_library(root, programme)
-    problems = [*library.problems, *media.music_problems(programme, library)]
+    problems = [*library.problems, *media.music_problems(programme, library, root)]
     for p in problems:
         out.write(f"{root / p.file}:{p.line}: {p.message} — {p.fix}\n")
     # Too little music for a share is worth knowing, but it is not a mistake to fix.
-    for p in music.capacity_problems(programme, library):
+    for p in music.capacity_problems(programme, library, root=root):
         out.write(f"{root / p.file}:{p.line}: note: {p.message} — {p.fix}\n")
     out.write(f"{root / programme.station.media}: {media.describe(library)}\n")
     if problems:

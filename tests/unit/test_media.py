@@ -166,7 +166,7 @@ def test_check_command_on_good_media_says_what_it_holds(station: Path) -> None:
     assert summary == f"{station / 'media'}: 1 track, 0 jingles, 0 beds, 1 ident (0.1 min of music)"
     # A 3 s song cannot give a 30 % share without repeats: a note, not a failure.
     assert note.startswith(
-        f"{station / 'segments/night.md'}:2: note: music share 0.3 needs 4.5 min"
+        f"{station / 'segments/night.md'}:5: note: music share 0.3 needs 4.5 min"
     )
 
 
@@ -203,7 +203,7 @@ def test_segment_asking_for_music_nobody_has_is_reported(station: Path) -> None:
     out = io.StringIO()
     assert check_main([str(station)], out) == 1
     text = out.getvalue()
-    assert f"{station / 'segments/morning.md'}:2: the segment asks for music but no track" in text
+    assert f"{station / 'segments/morning.md'}:5: the segment asks for music but no track" in text
     assert "asks for a bed but the media folder has none" in text
 
 
