@@ -23,8 +23,6 @@ from typing import Any
 import av
 import mutagen
 
-# The prompts module's YAML reader keeps line numbers, so media.yaml problems name their line
-# exactly like the other producers' files do.
 from agent.prompts import (
     MEDIA_KINDS,
     MUSIC_KINDS,
@@ -38,6 +36,10 @@ from agent.prompts import (
     _Seq,
     _unknown_keys,
 )
+
+# The prompts module's YAML reader keeps line numbers, so media.yaml problems name their line
+# exactly like the other producers' files do.
+from agent.sound import LONGEST_SECONDS
 
 AUDIO_SUFFIXES = (".mp3", ".ogg", ".opus", ".oga", ".flac", ".wav")
 SIDECAR = "media.yaml"
@@ -353,6 +355,14 @@ def _read_item(
         )
         return None
     duration = duration or probed
+    if duration > LONGEST_SECONDS:
+        problems.add(
+            rel,
+            1,
+            f"the file is too long to air ({duration / 60:.0f} min)",
+            f"cut it to at most {LONGEST_SECONDS // 60} minutes",
+        )
+        return None
     if duration < SHORTEST_SECONDS:
         problems.add(
             rel,

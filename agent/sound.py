@@ -47,6 +47,10 @@ _RELEASE_MS = 80.0
 _PRIME = 64
 
 
+# A prepared file lives in memory (48 kHz float32: 11.5 MB a minute); longer is a mistake.
+LONGEST_SECONDS = 30 * 60
+
+
 class MediaError(Exception):
     """A file cannot be prepared for air; the message says why, for the as-aired log."""
 
@@ -100,6 +104,7 @@ def true_peak_db(samples: np.ndarray) -> float:
 def decode(path: str | os.PathLike[str]) -> np.ndarray:
     """Any file FFmpeg reads, as 48 kHz mono float32."""
     pieces: list[np.ndarray] = []
+    samples, longest = 0, LONGEST_SECONDS * SAMPLE_RATE
     resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
     try:
         with av.open(str(path)) as container:
@@ -109,6 +114,9 @@ def decode(path: str | os.PathLike[str]) -> np.ndarray:
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
                     pieces.append(out.to_ndarray().reshape(-1))
+                    samples += pieces[-1].size
+                if samples > longest:
+                    raise MediaError(f"the file is longer than {LONGEST_SECONDS // 60} minutes")
             for out in resampler.resample(None):
                 pieces.append(out.to_ndarray().reshape(-1))
     except (av.FFmpegError, OSError) as exc:
