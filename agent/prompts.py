@@ -56,6 +56,10 @@ DAY_GROUPS: Mapping[str, tuple[int, ...]] = MappingProxyType(
 )
 POST_POLICIES = ("first", "sometimes", "never")
 RECURRING_KINDS = ("station_id",)
+# What a media file is for: a track airs as music, a jingle between items, a bed under the talk,
+# an ident with the station ID. Segments may ask for tracks and jingles as their music.
+MEDIA_KINDS = ("track", "jingle", "bed", "ident")
+MUSIC_KINDS = ("track", "jingle")
 DAY_MINUTES = 24 * 60
 
 
@@ -94,6 +98,9 @@ class Station:
     station_id: StationIdRule
     ai_disclosure: str  # template: said with every station ID
     silence_gap_seconds: float
+    media: str = ""  # the media folder, relative to the prompts folder; "" = no music
+    loudness_target_lufs: float = -16.0  # integrated loudness of everything on air
+    true_peak_dbtp: float = -1.0  # the ceiling no sample or inter-sample peak may pass
 
     @property
     def tz(self) -> ZoneInfo:
@@ -107,6 +114,16 @@ class Persona:
 
 
 @dataclass(frozen=True)
+class MusicPolicy:
+    """How much of a segment is music, and which: from its `music:` front matter."""
+
+    share: float = 0.0  # of the segment's air time, 0 (talk only) to 1
+    kinds: tuple[str, ...] = ("track",)  # of MUSIC_KINDS
+    moods: tuple[str, ...] = ()  # only files with one of these moods; () = any
+    bed: bool = False  # a bed under the talk
+
+
+@dataclass(frozen=True)
 class Segment:
     id: str  # the file name without `.md`, as the schedule names it
     title: str
@@ -115,6 +132,7 @@ class Segment:
     fallback: tuple[str, ...]  # templates the offline voice can read
     posts: str  # "first" (listener corner), "sometimes" or "never"
     instructions: str  # template: the file's body
+    music: MusicPolicy = MusicPolicy()
 
     @property
     def listener_corner(self) -> bool:
@@ -183,6 +201,27 @@ def check_main(argv: list[str], out: TextIO | None = None) -> int:
         f"{root}: OK — {programme.station.name}, {len(programme.segments)} segments, "
         f"timezone {programme.station.timezone}\n"
     )
+    return _check_media(root, programme, out)
+
+
+def _check_media(root: Path, programme: Programme, out: TextIO) -> int:
+    """Bad media is reported here but never keeps the programme off air: it is skipped."""
+    if not programme.station.media:
+        return 0
+    # Media means audio libraries; the programme itself never needs them.
+    from agent import media, music
+
+    library = media.load_library(root, programme)
+    problems = [*library.problems, *media.music_problems(programme, library, root)]
+    for p in problems:
+        out.write(f"{root / p.file}:{p.line}: {p.message} — {p.fix}\n")
+    # Too little music for a share is worth knowing, but it is not a mistake to fix.
+    for p in music.capacity_problems(programme, library, root=root):
+        out.write(f"{root / p.file}:{p.line}: note: {p.message} — {p.fix}\n")
+    out.write(f"{root / programme.station.media}: {media.describe(library)}\n")
+    if problems:
+        out.write(f"{len(problems)} media problem(s): those files are skipped on air\n")
+        return 1
     return 0
 
 
@@ -421,7 +460,17 @@ def _read_station(root: Path, problems: _Problems) -> Station | None:
             file, 1, "the station file must be 'key: value' lines", "see prompts/README.md"
         )
         return None
-    known = ("name", "language", "timezone", "station_id", "ai_disclosure", "silence_gap_seconds")
+    known = (
+        "name",
+        "language",
+        "timezone",
+        "station_id",
+        "ai_disclosure",
+        "silence_gap_seconds",
+        "media",
+        "loudness_target_lufs",
+        "true_peak_dbtp",
+    )
     _unknown_keys(data, known, file, problems)
     before = len(problems)
     name = _text(data, "name", file, problems, template=False)
@@ -452,9 +501,68 @@ def _read_station(root: Path, problems: _Problems) -> Station | None:
         )
         gap = 1.5
     rule = _read_station_id(data, file, problems)
+    media = _read_media_folder(root, data, file, problems)
+    target = _number(
+        data, "loudness_target_lufs", -16.0, (-30.0, -10.0), file, problems, "such as -16"
+    )
+    ceiling = _number(data, "true_peak_dbtp", -1.0, (-6.0, 0.0), file, problems, "such as -1")
     if len(problems) > before or rule is None:
         return None
-    return Station(name, language, timezone, rule, disclosure, float(gap))
+    return Station(name, language, timezone, rule, disclosure, float(gap), media, target, ceiling)
+
+
+def _number(
+    data: _Map,
+    key: str,
+    default: float,
+    bounds: tuple[float, float],
+    file: str,
+    problems: _Problems,
+    example: str,
+) -> float:
+    value = data.get(key, default)
+    low, high = bounds
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        problems.add(
+            file,
+            data.line_of(key),
+            f"{key} must be a number from {low:g} to {high:g}, not {value!r}",
+            f"write {key}: {default:g} ({example})",
+        )
+        return default
+    return float(value)
+
+
+def _read_media_folder(root: Path, data: _Map, file: str, problems: _Problems) -> str:
+    """The media folder as written, checked to exist inside the prompts folder."""
+    if "media" not in data:
+        return ""
+    value = data.get("media")
+    line = data.line_of("media")
+    if not isinstance(value, str) or not value.strip():
+        problems.add(file, line, "'media' must name a folder", "write media: media")
+        return ""
+    folder = value.strip()
+    # Written paths stay inside the prompts folder: no absolute paths, no way out by `..`.
+    # (A link an engineer put in the folder is followed: that was a deliberate choice.)
+    lexical = os.path.normpath(folder)
+    if Path(folder).is_absolute() or lexical == ".." or lexical.startswith(".." + os.sep):
+        problems.add(
+            file,
+            line,
+            f"the media folder '{folder}' is outside the prompts folder",
+            "put the media folder inside the prompts folder and write its name, such as media",
+        )
+        return ""
+    if not (root / folder).is_dir():
+        problems.add(
+            file,
+            line,
+            f"the media folder '{folder}' does not exist",
+            f"create {folder}/ next to station.yaml, or fix the name",
+        )
+        return ""
+    return folder
 
 
 def _read_station_id(data: _Map, file: str, problems: _Problems) -> StationIdRule | None:
@@ -560,7 +668,7 @@ def _read_segment(root: Path, file: str, sid: str, problems: _Problems) -> Segme
             file, 2, "the front matter must be 'key: value' lines", "see prompts/README.md"
         )
         return None
-    known = ("title", "style", "target_length", "fallback", "posts")
+    known = ("title", "style", "target_length", "fallback", "posts", "music")
     _unknown_keys(header, known, file, problems)
     title = _text(header, "title", file, problems, template=False)
     style = _text(header, "style", file, problems, template=False)
@@ -581,6 +689,7 @@ def _read_segment(root: Path, file: str, sid: str, problems: _Problems) -> Segme
             "write posts: first for a listener corner, posts: never to keep posts out",
         )
     fallback = _read_fallback(header, file, problems)
+    music = _read_music(header, file, problems)
     if not doc.body.strip():
         problems.add(
             file,
@@ -591,7 +700,64 @@ def _read_segment(root: Path, file: str, sid: str, problems: _Problems) -> Segme
     _check_placeholders(doc.body, file, doc.body_line, problems)
     if len(problems) > before:
         return None
-    return Segment(sid, title, style, length, fallback, posts, doc.body.strip())
+    return Segment(sid, title, style, length, fallback, posts, doc.body.strip(), music)
+
+
+def _read_music(header: _Map, file: str, problems: _Problems) -> MusicPolicy:
+    if "music" not in header:
+        return MusicPolicy()
+    music = header.get("music")
+    example = "write music: { share: 0.3, kinds: [track], moods: [calm], bed: true }"
+    if not isinstance(music, _Map):
+        problems.add(
+            file, header.line_of("music"), "'music' must say how much music and which", example
+        )
+        return MusicPolicy()
+    _unknown_keys(music, ("share", "kinds", "moods", "bed"), file, problems)
+    share = music.get("share")
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+        problems.add(
+            file,
+            music.line_of("share"),
+            f"music share must be a fraction of the segment from 0 to 1, not {share!r}",
+            "write share: 0.3 for about a third music (0 is talk only)",
+        )
+        share = 0.0
+    kinds = _words(music, "kinds", file, problems, ["track"])
+    for kind in kinds:
+        if kind not in MUSIC_KINDS:
+            problems.add(
+                file,
+                music.line_of("kinds"),
+                f"music kind '{kind}' cannot be a segment's music",
+                f"use {' and/or '.join(MUSIC_KINDS)} (beds play under talk: write bed: true)",
+            )
+    moods = _words(music, "moods", file, problems, [])
+    bed = music.get("bed", False)
+    if not isinstance(bed, bool):
+        problems.add(
+            file,
+            music.line_of("bed"),
+            f"music bed must be true or false, not {bed!r}",
+            "write bed: true for a soft bed under the talk, or leave it out",
+        )
+        bed = False
+    return MusicPolicy(float(share), tuple(kinds) or ("track",), tuple(moods), bed)
+
+
+def _words(data: _Map, key: str, file: str, problems: _Problems, default: list[str]) -> list[str]:
+    """A list of short words (`[calm, night]`); one word alone is a list of one."""
+    value = data.get(key, default)
+    value = [value] if isinstance(value, str) else value
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        problems.add(
+            file,
+            data.line_of(key),
+            f"'{key}' must be a list of words",
+            f"write {key}: [word, word]",
+        )
+        return default
+    return [v.strip() for v in value]
 
 
 def _read_fallback(header: _Map, file: str, problems: _Problems) -> tuple[str, ...]:

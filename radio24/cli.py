@@ -3,6 +3,7 @@
     radio24 run                 run the whole station (what `make run` calls)
     radio24 migrate             apply database migrations
     radio24 prompts check [DIR] validate the producers' prompt files
+    radio24 media make [DIR]    synthesise the default station's music, idents and bed
     radio24 producer add NAME   create a producer (asks for the password)
     radio24 part NAME           run one part in the foreground (used by `radio24 run`)
 """
@@ -26,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     prompts_sub = prompts.add_subparsers(dest="action", required=True)
     check = prompts_sub.add_parser("check", help="validate a prompts folder")
     check.add_argument("dir", nargs="?", default=None)
+    media = sub.add_parser("media", help="the station's own sounds")
+    media_sub = media.add_subparsers(dest="action", required=True)
+    make = media_sub.add_parser("make", help="synthesise prompts/media (music, idents, bed)")
+    make.add_argument("dir", nargs="?", default="prompts/media")
     producer = sub.add_parser("producer", help="manage producers")
     producer_sub = producer.add_subparsers(dest="action", required=True)
     add = producer_sub.add_parser("add", help="create a producer")
@@ -43,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         from agent.prompts import check_main
 
         return check_main([args.dir] if args.dir else [])
+    if args.command == "media":
+        from radio24.media_make import main as make_media
+
+        return make_media([args.dir])
     if args.command == "producer":
         from api.producers import add_producer_cli
 
