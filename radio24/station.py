@@ -18,7 +18,7 @@ import os
 import secrets
 import sys
 import time
-import xmlrpc.client
+import xmlrpc.client  # nosec B411: only our own supervisord, over a local Unix socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
