@@ -270,7 +270,12 @@ class OnAirLoop:
         session = self._sessions.session
         if heard and session is not None and not self._sessions.offline:
             self._answer = asyncio.get_running_loop().create_future()
-            session.commit_user_turn()
+            try:
+                session.commit_user_turn()
+            except RuntimeError:  # the session is closing (a fatal model error): thank them
+                log.warning("could not hand the caller's turn to the model")
+                self._answer = None
+                self._thank_caller = True
         elif heard:
             self._thank_caller = True
         elif session is not None and not self._sessions.offline:
