@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 ANSWER = "Thanks for your call, lovely to hear you."
 TALK = "This is radio twenty four, on air all night."
-HOST_AUDIO = "Number(document.querySelector('#level').dataset.level) > 0.02"
+HOST_AUDIO = "() => Number(document.querySelector('#level').dataset.level) > 0.02"
 
 
 def _answer(ctx: ReplyContext) -> str:
@@ -59,7 +59,7 @@ async def test_a_listener_hears_the_host_and_calls_in(web: Web) -> None:
     await other.wait_for_selector("#ptt[data-state='busy']", timeout=10_000)
     await other.keyboard.down("Space")
     await other.wait_for_function(
-        "document.querySelector('#ptt-status').textContent.includes('Busy')", timeout=15_000
+        "() => document.querySelector('#ptt-status').textContent.includes('Busy')", timeout=15_000
     )
     await other.keyboard.up("Space")
     await web.shot(other, "second-listener-busy")

@@ -81,14 +81,17 @@ async def test_the_studio_shows_the_schedule_and_a_wrong_password_in_words(web: 
     await page.fill("#username", "bob")
     await page.fill("#password", "not the password")
     await page.click("#login-button")
-    await page.wait_for_function("document.querySelector('#login-error').textContent.length > 0")
+    # A function, not a string: the page's CSP forbids eval, which string predicates use.
+    await page.wait_for_function(
+        "() => document.querySelector('#login-error').textContent.length > 0"
+    )
     assert "Wrong username or password" in (await page.text_content("#login-error") or "")
     await web.shot(page, "studio-wrong-password")
 
     await page.fill("#password", "correct horse battery")
     await page.click("#login-button")
     await page.wait_for_selector("#desk:not([hidden])")
-    await page.wait_for_function("document.querySelector('#now-title').textContent !== '—'")
+    await page.wait_for_function("() => document.querySelector('#now-title').textContent !== '—'")
     # The problem as `radio24 prompts check` prints it: file, line, message and fix.
     printed = "schedule.yaml:7: segment 'mornin' has no file — create segments/mornin.md or fix"
     await page.wait_for_selector(f"#prompts-problems >> text={printed}")
