@@ -20,7 +20,7 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
-from agent.director import Lineup, OnAir, lineup_at
+from agent.director import Lineup, Slot, lineup_at
 from agent.prompts import Programme, PromptError, load_programme
 from api.auth import Producer
 from api.state import StationDep
@@ -87,7 +87,7 @@ class ScheduleOut(BaseModel):
     today: list[TodayOut]
 
 
-def _slot(run: OnAir) -> SlotOut:
+def _slot(run: Slot) -> SlotOut:
     seg = run.segment
     return SlotOut(
         segment=seg.id,
