@@ -10,7 +10,7 @@ TOOLS := .tools/bin
 APT_PACKAGES := espeak-ng open-jtalk-mecab-naist-jdic chromium fonts-ipafont-gothic
 WEB_SOURCES := $(wildcard web/*.html web/*.css web/*.svg web/*.webmanifest web/build.mjs web/tsconfig.json web/src/*.ts)
 
-.PHONY: setup run test test-unit lint migrate check-prompts bench clean-run
+.PHONY: setup run test test-unit lint migrate check-prompts bench soak clean-run
 
 setup: $(VENV)/.installed livekit-server apt-packages web/dist/.built
 
@@ -77,6 +77,10 @@ BENCHES := offline_voice api_load ptt_latency
 
 bench: setup
 	@for b in $(BENCHES); do echo "==> bench/$$b.py"; $(BIN)/python -m bench.$$b || exit 1; done
+
+# A broadcast day at 72x (20 min): RSS, fds, silences, running order, posts, model usage.
+soak: setup
+	@$(BIN)/python -m bench.day $(SOAK_ARGS)
 
 clean-run:
 	rm -rf .run
