@@ -51,6 +51,9 @@ FRAME = RATE // 100
 LOUD = 300.0  # int16 RMS above which a 10 ms frame counts as heard (tests/host use the same)
 SAMPLE_SECONDS = 1.0
 EDIT_MARK = "SOAK-EDIT"
+UTTERANCE_FIELDS = ("id", "kind", "speaker", "text", "segment", "mode", "started_at", "ended_at",
+                    "interrupted")  # fmt: skip
+USAGE_FIELDS = ("hour", "model", "audio_in", "audio_out", "text_in", "text_out")
 
 log = logging.getLogger("bench.day")
 
@@ -93,15 +96,15 @@ def _cmdline(pid: int) -> str:
 
 
 def _job_pid(worker: int) -> int | None:
-    """The host's job process: the worker's child holding the most sockets (the idle one holds
-    next to none: it has not joined a room, opened Postgres or Redis)."""
-    best, most = None, -1
+    """The host's job process: the worker's child with the most threads and fds (the idle one
+    has not joined a room: no WebRTC threads, no Postgres or Redis sockets)."""
+    best, most = None, (-1, -1)
     for child in _children(worker):
         info = _proc(child)
         if info is None or "multiprocessing" not in _cmdline(child):
             continue
-        if info["fds"] > most:
-            best, most = child, info["fds"]
+        if (info["threads"], info["fds"]) > most:
+            best, most = child, (info["threads"], info["fds"])
     return best
 
 
@@ -490,7 +493,7 @@ class Day:
         elif kind == "turn":
             if self._turn_task is not None and not self._turn_task.done():
                 self.record.turns.append({"t": time.monotonic(), "kind": event.detail["kind"],
-                                          "result": "skipped: a turn still running"})  # fmt: skip
+                                          "result": "skipped: a turn still running"})
                 return
             self._turn_task = asyncio.create_task(self._turn(str(event.detail["kind"])))
         elif kind == "outage":
@@ -529,7 +532,7 @@ class Day:
         except Exception as e:
             status, body = 0, {"error": type(e).__name__}
         self.record.posts.append({"t": at, "n": n, "status": status, "id": body.get("id"),
-                                  "post_status": body.get("status")})  # fmt: skip
+                                  "post_status": body.get("status")})
 
     async def _turn(self, kind: str) -> None:
         callers = [e for n, e in self.ears.items() if n.startswith("caller") and e.here]
@@ -612,8 +615,7 @@ class Day:
     async def _collect(self) -> dict[str, Any]:
         with psycopg.connect(self.parts.database_url) as conn:
             utterances = [
-                dict(zip(("id", "kind", "speaker", "text", "segment", "mode", "started_at",
-                          "ended_at", "interrupted"), r, strict=True))  # fmt: skip
+                dict(zip(UTTERANCE_FIELDS, r, strict=True))
                 for r in conn.execute(
                     "SELECT id, kind, speaker, text, segment, mode, started_at, ended_at,"
                     " interrupted FROM utterances ORDER BY started_at, id"
@@ -626,8 +628,7 @@ class Day:
                 )
             ]
             usage = [
-                dict(zip(("hour", "model", "audio_in", "audio_out", "text_in", "text_out"), r,
-                         strict=True))  # fmt: skip
+                dict(zip(USAGE_FIELDS, r, strict=True))
                 for r in conn.execute(
                     "SELECT hour, model, audio_in_tokens, audio_out_tokens, text_in_tokens,"
                     " text_out_tokens FROM model_usage ORDER BY hour"

@@ -9,6 +9,7 @@ from the room rather than assumed.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import statistics
@@ -161,7 +162,8 @@ def analyse(
 
 
 def _short(result: str) -> str:
-    return result.split(":")[0] if result.startswith(("refused", "failed", "end refused")) else result
+    failed = result.startswith(("refused", "failed", "end refused"))
+    return result.split(":")[0] if failed else result
 
 
 def _calibrate(plan: DayPlan, record: Any) -> tuple[float, dict[str, Any]]:
@@ -209,7 +211,7 @@ def _silences(levels: list[tuple[float, float]], windows: list[tuple[float, floa
     for a, b in windows:
         inside = [t for t in loud if a <= t <= b]
         edges = [a, *inside, b]
-        for x, y in zip(edges, edges[1:], strict=False):
+        for x, y in itertools.pairwise(edges):
             if y - x > SILENCE:
                 found.append({"from": x, "seconds": round(y - x, 2)})
     return found
@@ -367,7 +369,7 @@ def table(r: dict[str, Any]) -> str:
     lines.append(f"heard: {h['silences_over_1s']} silences > 1 s, longest {h['longest_s']:.2f} s, "
                  f"on air {h['share_on_air']:.1%} of {h['monitored_s']:.0f} s")  # fmt: skip
     for s in h["longest"][:5]:
-        lines.append(f"   silence {s['seconds']:5.2f} s at sim h {s['sim_hour']:5.2f} ({s['cause']})")
+        lines.append(f"   silence {s['seconds']:5.2f} s at h {s['sim_hour']:5.2f} ({s['cause']})")
     p = r["posts"]
     lines.append(f"posts: written {p['written']}, aired once {p['aired_once']}, twice "
                  f"{p['aired_twice']}, lost {p['lost']}, waiting {p['waiting']}, refused "
@@ -387,7 +389,8 @@ def table(r: dict[str, Any]) -> str:
         worst = max(late, key=lambda s: s["late_real_s"])
         lines.append(f"running order: worst {worst['what']} {worst['station_time']} "
                      f"{worst['late_real_s']} s late (real)")  # fmt: skip
-    lines.append(f"clock: {r['calibration']}   worker log: {r['log']}")
+    lines.append(f"clock: {r['calibration']}")
+    lines.append(f"worker log: {r['log']}")
     lines.append("-" * 92)
     for c in r["checks"]:
         mark = "ok  " if c["ok"] else "FAIL"

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 ABSENT = (0.42, 0.52)
 OUTAGE_AT, STALL_AT, FATAL_AT = 0.25, 0.60, 0.80
 EDIT_AT, BROKEN_AT, MENDED_AT = 0.33, 0.68, 0.74
+MONDAY_5AM = datetime.fromisoformat("2026-12-07T05:00:00+09:00")  # station time (JST)
 TURN_KINDS = (("speech", 0.70), ("silent", 0.15), ("max", 0.15))
 
 
@@ -21,7 +22,7 @@ TURN_KINDS = (("speech", 0.70), ("silent", 0.15), ("max", 0.15))
 class DayPlan:
     speed: float = 72.0
     hours: float = 24.0
-    start: datetime = datetime.fromisoformat("2026-12-07T05:00:00+09:00")  # a Monday, JST
+    start: datetime = MONDAY_5AM
     posts_per_day: int = 1000
     turns_per_day: int = 200
     seed: int = 11

@@ -34,4 +34,4 @@ def test_two_hours_on_air() -> None:
     report = day.run(plan, ARTIFACTS / "soak" / "day")
     print(day_report.table(report))
     failed = [c for c in report["checks"] if not c["ok"]]
-    assert not failed, "\n".join(f"{c['name']}: {c['value']} (target {c['target']})" for c in failed)
+    assert not failed, "\n".join(f"{c['name']}: {c['value']} ({c['target']})" for c in failed)
