@@ -10,7 +10,7 @@ TOOLS := .tools/bin
 APT_PACKAGES := espeak-ng open-jtalk-mecab-naist-jdic chromium fonts-ipafont-gothic
 WEB_SOURCES := $(wildcard web/*.html web/*.css web/*.svg web/*.webmanifest web/build.mjs web/tsconfig.json web/src/*.ts)
 
-.PHONY: setup run test test-unit lint migrate check-prompts bench clean-run locks audit
+.PHONY: setup run test test-unit lint migrate check-prompts bench soak clean-run locks audit
 
 setup: $(VENV)/.installed livekit-server apt-packages web/dist/.built
 
@@ -107,6 +107,10 @@ locks: $(VENV)/.installed
 	  -o requirements.lock
 	@$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --generate-hashes \
 	  --python $(BIN)/python -c requirements.lock -o requirements-dev.lock
+
+# A broadcast day at 72x (20 min): RSS, fds, silences, running order, posts, model usage.
+soak: setup
+	@$(BIN)/python -m bench.day $(SOAK_ARGS)
 
 clean-run:
 	rm -rf .run

@@ -1,0 +1,693 @@
+"""A broadcast day in twenty minutes: the whole station, soaked, measured from outside.
+
+`python -m bench.day` (`make soak`) starts LiveKit, Postgres and Redis (radio24.rack), the API
+(uvicorn, with its keeper) and the host worker as real processes, and the fake Realtime server
+(tests/fakes) in this process. The station clock runs `--speed` times fast (RADIO_CLOCK_SPEED,
+default 72: a day in 20 minutes) while audio runs in real time. The running sheet
+(bench/day_script.py) brings listeners in and out (nobody at all for a tenth of the day), posts
+through the API, calls in with push-to-talk (speech, silent presses, presses held past the
+maximum), edits a segment file twice (once broken) and breaks the model three times (an outage,
+a stall, a fatal error).
+
+Measured from outside: every process's RSS, open fds and threads from /proc; what the listener
+"ears" heard (10 ms levels of every audio track); the as-aired log, posts and model usage from
+Postgres; every reply the fake model gave. Writes bench/results/day.json and day.png and prints
+a table (bench/day_report.py judges the figures against the issue's targets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import psycopg
+from livekit import rtc
+
+from bench import day_report
+from bench.day_script import DayPlan, Event, build
+from radio24 import rack
+from tests.fakes.realtime_server import FakeRealtimeServer, ReplyContext
+
+ROOT = rack.ROOT
+RESULTS = ROOT / "bench" / "results"
+RATE = 48000
+FRAME = RATE // 100
+LOUD = 300.0  # int16 RMS above which a 10 ms frame counts as heard (tests/host use the same)
+SAMPLE_SECONDS = 1.0
+EDIT_MARK = "SOAK-EDIT"
+UTTERANCE_FIELDS = ("id", "kind", "speaker", "text", "segment", "mode", "started_at", "ended_at",
+                    "interrupted")  # fmt: skip
+USAGE_FIELDS = ("hour", "model", "audio_in", "audio_out", "text_in", "text_out")
+
+log = logging.getLogger("bench.day")
+
+
+def _say(msg: str) -> None:
+    print(f"[day {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# --- processes, measured through /proc -------------------------------------------------------
+
+
+def _proc(pid: int) -> dict[str, int] | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        fds = len(os.listdir(f"/proc/{pid}/fd"))
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    if fields.get("State", "").strip().startswith("Z"):
+        return None
+    return {
+        "rss_kb": int(fields["VmRSS"].split()[0]) if "VmRSS" in fields else 0,
+        "fds": fds,
+        "threads": int(fields.get("Threads", "0")),
+    }
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    return ""
+
+
+def _job_pid(worker: int) -> int | None:
+    """The host's job process: the worker's child with the most threads and fds (the idle one
+    has not joined a room: no WebRTC threads, no Postgres or Redis sockets)."""
+    best, most = None, (-1, -1)
+    for child in _children(worker):
+        info = _proc(child)
+        if info is None or "multiprocessing" not in _cmdline(child):
+            continue
+        if (info["threads"], info["fds"]) > most:
+            best, most = child, (info["threads"], info["fds"])
+    return best
+
+
+# --- the listener ----------------------------------------------------------------------------
+
+
+def _rms(pcm: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) if pcm.size else 0.0
+
+
+class Ear:
+    """A listener in the room: joins with a token from the API, records every audio track's
+    10 ms levels (the host's and any caller's: a caller on air is heard, not silence)."""
+
+    def __init__(self, name: str, url: str, token: str, *, record: bool) -> None:
+        self.name, self.url, self.token = name, url, token
+        self.record = record
+        self.room: rtc.Room | None = None
+        self.levels: list[tuple[float, float]] = []
+        self.present: list[list[float]] = []  # [joined, left] in monotonic time
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._source: rtc.AudioSource | None = None
+        self._pub: rtc.LocalTrackPublication | None = None
+
+    async def join(self) -> None:
+        room = self.room = rtc.Room()
+
+        @room.on("track_subscribed")
+        def _track(track: rtc.Track, _pub: Any, who: rtc.RemoteParticipant) -> None:
+            if self.record and track.kind == rtc.TrackKind.KIND_AUDIO:
+                task = asyncio.ensure_future(self._listen(track))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+        await room.connect(self.url, self.token)
+        self.present.append([time.monotonic(), float("nan")])
+
+    async def _listen(self, track: rtc.Track) -> None:
+        async for ev in rtc.AudioStream(track, sample_rate=RATE, num_channels=1):
+            self.levels.append((time.monotonic(), _rms(np.frombuffer(ev.frame.data, np.int16))))
+
+    async def leave(self) -> None:
+        if self.room is None:
+            return
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.room.disconnect()
+        self.room = None
+        self.present[-1][1] = time.monotonic()
+
+    @property
+    def here(self) -> bool:
+        return self.room is not None
+
+    async def rpc(self, method: str) -> str:
+        assert self.room is not None
+        return await self.room.local_participant.perform_rpc(
+            destination_identity="host", method=method, payload="", response_timeout=10
+        )
+
+    async def publish(self) -> None:
+        assert self.room is not None
+        self._source = rtc.AudioSource(RATE, 1)
+        track = rtc.LocalAudioTrack.create_audio_track("mic", self._source)
+        opts = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        for _ in range(20):  # the grant reaches us a moment after start_turn answers
+            try:
+                self._pub = await self.room.local_participant.publish_track(track, opts)
+                return
+            except Exception:
+                await asyncio.sleep(0.1)
+        raise RuntimeError("microphone never granted")
+
+    async def speak(self, pcm: np.ndarray) -> None:
+        assert self._source is not None
+        for i in range(0, len(pcm) - FRAME + 1, FRAME):
+            frame = rtc.AudioFrame(pcm[i : i + FRAME].tobytes(), RATE, 1, FRAME)
+            await self._source.capture_frame(frame)
+
+    async def unpublish(self) -> None:
+        if self.room is not None and self._pub is not None:
+            with contextlib.suppress(Exception):
+                await self.room.local_participant.unpublish_track(self._pub.sid)
+        self._pub = None
+
+
+def _speech() -> np.ndarray:
+    """A caller's sentence (espeak-ng) at 48 kHz with a little silence either side."""
+    from agent.offline_voice import synthesize_pcm
+
+    pcm, rate = synthesize_pcm("Hello radio twenty four, lovely morning here.", "en")
+    t = np.arange(round(len(pcm) * RATE / rate)) * rate / RATE
+    voice = np.interp(t, np.arange(len(pcm)), pcm.astype(np.float64)).astype(np.int16)
+    pad = np.zeros(RATE // 5, dtype=np.int16)
+    return np.concatenate([pad, voice, pad])
+
+
+# --- the station -----------------------------------------------------------------------------
+
+
+@dataclass
+class Parts:
+    workdir: Path
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    livekit_url: str = ""
+    api_url: str = ""
+    database_url: str = ""
+    key: str = "soakkey"
+    secret: str = field(default_factory=lambda: secrets.token_hex(24))
+    room: str = field(default_factory=lambda: f"soak-{secrets.token_hex(3)}")
+    prompts: Path = Path()
+
+    def start_rack(self) -> None:
+        logs = self.workdir / "logs"
+        port, tcp = rack.free_port(), rack.free_port()
+        udp = 41000 + secrets.randbelow(150) * 60
+        part = rack.livekit(port, tcp, udp, self.key, self.secret)
+        self.procs["livekit"] = rack.popen(part, logs / "livekit.log")
+        self.livekit_url = f"ws://127.0.0.1:{port}"
+        os.environ["RADIO_PG_FAST"] = "1"
+        pgdata = self.workdir / "pgdata"
+        rack.prepare_postgres(pgdata)
+        pg_port = rack.free_port()
+        self.procs["postgres"] = rack.popen(rack.postgres(pgdata, pg_port), logs / "postgres.log")
+        redis_port = rack.free_port()
+        self.redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        self.procs["redis"] = rack.popen(
+            rack.redis(self.workdir / "redis", redis_port), logs / "redis.log"
+        )
+        rack.wait_port(port, 60, self.procs["livekit"])
+        rack.wait_port(redis_port, 30, self.procs["redis"])
+        rack.wait_postgres(pg_port, 30)
+        from db import migrate
+
+        self.database_url = rack.create_database(pg_port, "radio24")
+        migrate.apply(self.database_url)
+
+    def env(self) -> dict[str, str]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("OPENAI_", "LIVEKIT_", "RADIO_", "DATABASE_", "REDIS_", "API_"))
+        }
+        env.update(
+            LIVEKIT_URL=self.livekit_url,
+            LIVEKIT_API_KEY=self.key,
+            LIVEKIT_API_SECRET=self.secret,
+            DATABASE_URL=self.database_url,
+            REDIS_URL=self.redis_url,
+            RADIO_ROOM=self.room,
+            RADIO_PROMPTS_DIR=str(self.prompts),
+            AGENT_NAME=f"soak-host-{self.room}",
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    def start_api(self) -> None:
+        port = rack.free_port()
+        env = self.env() | {
+            "API_JWT_SECRET": secrets.token_hex(32),
+            "API_EMBEDDINGS": "off",  # the embedding model is the memory bench's business
+            "API_OPENAI_MODERATION": "false",
+            "API_SESSION_RATE_LIMIT": "1000",
+            "API_LOG_FORMAT": "json",
+            "API_RELAY_INTERVAL_SECONDS": "0.5",
+        }
+        argv = [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app",
+                "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]  # fmt: skip
+        with (self.workdir / "logs" / "api.log").open("ab") as out:
+            self.procs["api"] = subprocess.Popen(
+                argv, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        rack.wait_port(port, 60, self.procs["api"])
+        self.api_url = f"http://127.0.0.1:{port}"
+
+    def start_host(self, plan: DayPlan, fake: FakeRealtimeServer) -> None:
+        env = self.env() | {
+            "OPENAI_API_KEY": "sk-fake",
+            "OPENAI_BASE_URL": fake.base_url,
+            "HOST_HEALTH_PORT": str(rack.free_port()),
+            "RADIO_CLOCK_SPEED": str(plan.speed),
+            "RADIO_CLOCK_START": plan.start.isoformat(),
+            "MAX_TURN_SECONDS": str(plan.max_turn_seconds),
+            "SESSION_MAX_MINUTES": str(plan.session_minutes),
+            "REALTIME_SOCKET_MINUTES": str(plan.session_minutes / 2),
+        }
+        with (self.workdir / "logs" / "worker.log").open("ab") as out:
+            self.procs["worker"] = subprocess.Popen(
+                [sys.executable, str(ROOT / "agent" / "main.py"), "start"],
+                env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+
+    def stop(self) -> None:
+        for name in ("worker", "api", "livekit", "redis", "postgres"):
+            proc = self.procs.get(name)
+            if proc is None:
+                continue
+            if name in ("worker", "api") and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, 9)
+                    proc.wait(10)
+            else:
+                rack.stop(proc)
+        rack.stop_postgres(self.workdir / "pgdata")
+
+
+# --- the day ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Record:
+    """Everything seen from outside during the day (real times are monotonic seconds)."""
+
+    t0: float = 0.0
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    replies: list[tuple[float, str]] = field(default_factory=list)  # fake model replies
+    posts: list[dict[str, Any]] = field(default_factory=list)
+    turns: list[dict[str, Any]] = field(default_factory=list)
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    segment_seen: list[tuple[float, str, str]] = field(default_factory=list)  # (t, id, starts)
+    host_joined: float | None = None
+
+
+def _reply_for(record: Record) -> Any:
+    """The fake model's reply names the cue it was given, so the as-aired log shows it."""
+
+    def reply(ctx: ReplyContext) -> str:
+        asked = ctx.response_instructions or ""
+        if "station ID" in asked:
+            kind, text = "id", "STATION-ID radio24: an AI is hosting."
+        elif "A new segment starts now" in asked:
+            kind, text = "intro", "INTRO " + asked.split("A new segment starts now:")[1][:40]
+        elif "listener post" in asked:
+            quoted = ctx.last_user_text or ""
+            tag = quoted.split("soak#", 1)[1][:6] if "soak#" in quoted else "?"
+            kind, text = "post", f"POST soak#{tag} read on air."
+        elif any(_is_audio(item) for item in ctx.new_items):
+            kind, text = "answer", "ANSWER thanks for calling."
+        else:
+            kind, text = "talk", "TALK more from the studio."
+        record.replies.append((time.monotonic(), kind))
+        return text
+
+    return reply
+
+
+def _is_audio(item: dict[str, Any]) -> bool:
+    """A caller's committed turn among the items a response was asked after."""
+    parts = item.get("content") or []
+    return item.get("type") == "input_audio_buffer.committed" or any(
+        p.get("type") == "input_audio" for p in parts
+    )
+
+
+class Day:
+    def __init__(self, plan: DayPlan, workdir: Path) -> None:
+        self.plan = plan
+        self.parts = Parts(workdir)
+        self.record = Record()
+        self.ears: dict[str, Ear] = {}
+        self.people: list[dict[str, str]] = []
+        self.http: httpx.AsyncClient | None = None
+        self.fake: FakeRealtimeServer | None = None
+        self.speech = _speech()
+        self._turn_task: asyncio.Task[None] | None = None
+        self._bg: set[asyncio.Task[Any]] = set()
+
+    async def run(self) -> dict[str, Any]:
+        plan, parts = self.plan, self.parts
+        parts.prompts = parts.workdir / "prompts"
+        shutil.copytree(ROOT / "prompts", parts.prompts, dirs_exist_ok=True)
+        _say("starting LiveKit, Postgres, Redis")
+        await asyncio.to_thread(parts.start_rack)
+        self.fake = FakeRealtimeServer(pace=1.0, reply_seconds=2.0, reply=_reply_for(self.record))
+        self.fake.start()
+        try:
+            _say("starting the API and the host worker")
+            await asyncio.to_thread(parts.start_api)
+            parts.start_host(plan, self.fake)
+            async with httpx.AsyncClient(base_url=parts.api_url, timeout=10) as http:
+                self.http = http
+                await self._people(24)
+                await self._play()
+            return await self._collect()
+        finally:
+            for ear in self.ears.values():
+                await ear.leave()
+            await asyncio.to_thread(parts.stop)
+            self.fake.stop()
+
+    async def _people(self, n: int) -> None:
+        assert self.http is not None
+        for i in range(n):
+            resp = await self.http.post("/api/session", json={"nickname": f"Soak {i}"})
+            resp.raise_for_status()
+            body = resp.json()
+            self.people.append({"id": body["person"]["id"], "token": body["token"]})
+
+    async def _token(self, person: dict[str, str]) -> str:
+        assert self.http is not None
+        resp = await self.http.post(
+            "/api/livekit/token", headers={"Authorization": f"Bearer {person['token']}"}
+        )
+        resp.raise_for_status()
+        return str(resp.json()["token"])
+
+    async def _play(self) -> None:
+        plan = self.plan
+        events = build(plan)
+        # Every named listener is one API person for the day (the callers' ids are theirs).
+        names = sorted({e.who for e in events if e.kind == "join"})
+        self._who = {name: self.people[i % len(self.people)] for i, name in enumerate(names)}
+        self._posters = self.people[len(names) :] or self.people
+        _say(f"waiting for the host to go on air (day: {plan.real_seconds:.0f} s real)")
+        await self._wait_on_air()
+        self.record.t0 = t0 = time.monotonic()
+        sampler = asyncio.create_task(self._sample())
+        for event in events:
+            delay = t0 + event.at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await self._act(event)
+        rest = t0 + plan.real_seconds - time.monotonic()
+        if rest > 0:
+            await asyncio.sleep(rest)
+        if self._turn_task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._turn_task, 30)
+        await asyncio.sleep(3)  # the last as-aired writes
+        sampler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampler
+
+    async def _wait_on_air(self) -> None:
+        """Ears join and wait until the host is in the room and heard: the day starts then."""
+        ears = self._ear("ears")
+        ears.token = await self._token(ears.person)  # type: ignore[attr-defined]
+        await ears.join()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            room = ears.room
+            if room is not None and "host" in room.remote_participants:
+                if self.record.host_joined is None:
+                    self.record.host_joined = time.monotonic()
+                if any(v > LOUD for _, v in ears.levels[-50:]):
+                    return
+            await asyncio.sleep(0.1)
+        raise RuntimeError("the host never went on air (see the worker log)")
+
+    def _ear(self, name: str) -> Ear:
+        ear = self.ears.get(name)
+        if ear is None:
+            person = self._who.get(name, self.people[0])
+            ear = self.ears[name] = Ear(name, self.parts.livekit_url, "", record=name == "ears")
+            ear.person = person  # type: ignore[attr-defined]
+        return ear
+
+    def _note(self, kind: str, **detail: Any) -> None:
+        self.record.actions.append({"t": time.monotonic(), "kind": kind, **detail})
+
+    async def _act(self, event: Event) -> None:
+        fake = self.fake
+        assert fake is not None
+        kind = event.kind
+        if kind == "join":
+            ear = self._ear(event.who)
+            if not ear.here:
+                ear.token = await self._token(ear.person)  # type: ignore[attr-defined]
+                await ear.join()
+                self._note("join", who=event.who)
+        elif kind == "leave":
+            ear = self.ears.get(event.who)
+            if ear is not None and ear.here:
+                await ear.leave()
+                self._note("leave", who=event.who)
+        elif kind == "post":
+            self._spawn(self._post(int(event.detail["n"])))
+        elif kind == "turn":
+            if self._turn_task is not None and not self._turn_task.done():
+                self.record.turns.append({"t": time.monotonic(), "kind": event.detail["kind"],
+                                          "result": "skipped: a turn still running"})
+                return
+            self._turn_task = asyncio.create_task(self._turn(str(event.detail["kind"])))
+        elif kind == "outage":
+            fake.set_down(True)
+            fake.drop_connections()
+            self._note("outage")
+        elif kind == "outage_end":
+            fake.set_down(False)
+            self._note("outage_end")
+        elif kind == "stall":
+            fake.stall_next_response(after_chunks=3, seconds=self.plan.stall_seconds)
+            self._note("stall")
+        elif kind == "fatal":
+            fake.fail_next_response("insufficient_quota", "insufficient_quota")
+            self._note("fatal")
+        elif kind in ("edit", "broken", "mended"):
+            self._edit(kind)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._bg.add(task)
+        task.add_done_callback(self._bg.discard)
+
+    async def _post(self, n: int) -> None:
+        assert self.http is not None
+        person = self._posters[n % len(self._posters)]
+        text = f"soak#{n:06d} a note from the soak, number {n}."
+        at = time.monotonic()
+        try:
+            resp = await self.http.post(
+                "/api/posts",
+                json={"text": text},
+                headers={"Authorization": f"Bearer {person['token']}", "Idempotency-Key": f"s{n}"},
+            )
+            status, body = resp.status_code, resp.json() if resp.content else {}
+        except Exception as e:
+            status, body = 0, {"error": type(e).__name__}
+        self.record.posts.append({"t": at, "n": n, "status": status, "id": body.get("id"),
+                                  "post_status": body.get("status")})
+
+    async def _turn(self, kind: str) -> None:
+        callers = [e for n, e in self.ears.items() if n.startswith("caller") and e.here]
+        entry: dict[str, Any] = {"t": time.monotonic(), "kind": kind}
+        self.record.turns.append(entry)
+        if not callers:
+            entry["result"] = "skipped: no caller in the room"
+            return
+        caller = callers[int(entry["t"] * 10) % len(callers)]
+        entry["who"] = caller.name
+        try:
+            await caller.rpc("start_turn")
+        except Exception as e:
+            entry["result"] = f"refused: {getattr(e, 'message', e)}"
+            return
+        entry["granted"] = time.monotonic()
+        try:
+            await caller.publish()
+            if kind == "silent":
+                await asyncio.sleep(self.plan.silent_press_seconds)
+            elif kind == "max":
+                until = time.monotonic() + self.plan.max_turn_seconds + 2.0
+                while time.monotonic() < until and caller.here:
+                    await caller.speak(self.speech)
+            else:
+                await caller.speak(self.speech)
+            try:
+                await caller.rpc("end_turn")
+                entry["result"] = "ended"
+            except Exception as e:
+                entry["result"] = f"end refused: {getattr(e, 'message', e)}"
+        except Exception as e:
+            entry["result"] = f"failed: {type(e).__name__}: {e}"
+        finally:
+            entry["ended"] = time.monotonic()
+            await caller.unpublish()
+
+    def _edit(self, kind: str) -> None:
+        folder = self.parts.prompts / "segments"
+        # The segment on air mid-day in the default programme (and the short run's morning).
+        name = "morning.md" if self.plan.hours < 6 else "afternoon.md"
+        path = folder / name
+        original = ROOT / "prompts" / "segments" / name
+        if kind == "edit":
+            path.write_text(original.read_text() + f"\n- {EDIT_MARK}: mention the soak once.\n")
+        elif kind == "broken":
+            path.write_text("---\ntitle: [unclosed\n---\nbroken on purpose\n")
+        else:
+            path.write_text(original.read_text() + f"\n- {EDIT_MARK}: mended.\n")
+        self._note(kind, file=name)
+
+    async def _sample(self) -> None:
+        procs = self.parts.procs
+        while True:
+            now = time.monotonic()
+            row: dict[str, Any] = {"t": now}
+            for name in ("worker", "api", "livekit"):
+                proc = procs.get(name)
+                row[name] = _proc(proc.pid) if proc is not None else None
+            worker = procs["worker"].pid
+            job = _job_pid(worker)
+            row["job_pid"] = job
+            row["job"] = _proc(job) if job is not None else None
+            tree = [c for c in _children(job)] if job is not None else []
+            row["job_children_rss_kb"] = sum((_proc(c) or {}).get("rss_kb", 0) for c in tree)
+            ears = self.ears.get("ears")
+            room = ears.room if ears is not None else None
+            host = room.remote_participants.get("host") if room is not None else None
+            if host is not None:
+                seg = host.attributes.get("radio24.segment")
+                if seg:
+                    value = json.loads(seg)
+                    seen = self.record.segment_seen
+                    if not seen or seen[-1][1] != value["id"]:
+                        seen.append((now, value["id"], value["starts"]))
+            row["listeners"] = sum(1 for e in self.ears.values() if e.here)
+            self.record.samples.append(row)
+            await asyncio.sleep(SAMPLE_SECONDS)
+
+    async def _collect(self) -> dict[str, Any]:
+        with psycopg.connect(self.parts.database_url) as conn:
+            utterances = [
+                dict(zip(UTTERANCE_FIELDS, r, strict=True))
+                for r in conn.execute(
+                    "SELECT id, kind, speaker, text, segment, mode, started_at, ended_at,"
+                    " interrupted FROM utterances ORDER BY started_at, id"
+                )
+            ]
+            posts = [
+                dict(zip(("id", "status", "text", "aired_at", "enqueued_at"), r, strict=True))
+                for r in conn.execute(
+                    "SELECT id::text, status, text, aired_at, enqueued_at FROM posts"
+                )
+            ]
+            usage = [
+                dict(zip(USAGE_FIELDS, r, strict=True))
+                for r in conn.execute(
+                    "SELECT hour, model, audio_in_tokens, audio_out_tokens, text_in_tokens,"
+                    " text_out_tokens FROM model_usage ORDER BY hour"
+                )
+            ]
+        ears = self.ears["ears"]
+        worker_log = (self.parts.workdir / "logs" / "worker.log").read_text(errors="replace")
+        return day_report.analyse(
+            plan=self.plan,
+            record=self.record,
+            levels=ears.levels,
+            presence=ears.present,
+            utterances=utterances,
+            posts=posts,
+            usage=usage,
+            worker_log=worker_log,
+            mono_to_wall=time.time() - time.monotonic(),
+        )
+
+
+# --- the command -----------------------------------------------------------------------------
+
+
+def run(plan: DayPlan, out: Path, *, keep: bool = False) -> dict[str, Any]:
+    """Run the day; write `out`.json and `out`.png; return the report."""
+    workdir = Path(tempfile.mkdtemp(prefix="radio24-day-"))
+    workdir.chmod(0o755)  # Postgres runs as its own user under root
+    (workdir / "logs").mkdir()
+    try:
+        report = asyncio.run(Day(plan, workdir).run())
+    finally:
+        logs = out.parent / f"{out.name}-logs"
+        shutil.rmtree(logs, ignore_errors=True)
+        with contextlib.suppress(Exception):
+            shutil.copytree(workdir / "logs", logs)
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    report["plan"] = {k: str(v) if isinstance(v, datetime) else v for k, v in asdict(plan).items()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=1, default=str))
+    day_report.plot(report, out.with_suffix(".png"))
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.day", description=__doc__)
+    parser.add_argument("--speed", type=float, default=72.0, help="station clock speed")
+    parser.add_argument("--hours", type=float, default=24.0, help="simulated hours")
+    parser.add_argument("--start", default="2026-12-07T05:00:00+09:00", help="station time")
+    parser.add_argument("--out", type=Path, default=RESULTS / "day")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    plan = DayPlan(speed=args.speed, hours=args.hours, start=datetime.fromisoformat(args.start))
+    report = run(plan, args.out, keep=args.keep)
+    print(day_report.table(report))
+    print(f"wrote {args.out.with_suffix('.json')} and {args.out.with_suffix('.png')}")
+    return 0 if all(c["ok"] for c in report["checks"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,441 @@
+"""Judging the simulated day: from what was seen outside to figures, checks, a table, a picture.
+
+Pure apart from `plot` (matplotlib, Agg). Times come in as monotonic seconds (samples, levels,
+replies) or wall datetimes (the as-aired log); everything is put on the station's clock, which
+is calibrated from the host's own segment attribute: the moment the attribute turns to a new
+segment is that segment's scheduled start, so the host's clock origin (and any drift) is read
+from the room rather than assumed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import statistics
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from agent.director import lineup_at
+from agent.prompts import load_programme
+from bench.day_script import DayPlan, absent_window
+from radio24 import rack
+
+LOUD = 300.0
+BIN = 0.01
+SILENCE = 1.0
+# gpt-realtime list prices per million tokens (USD): audio in/out, text in/out.
+PRICE = {"audio_in": 32.0, "audio_out": 64.0, "text_in": 4.0, "text_out": 16.0}
+ID_TEXT = ("STATION-ID", "AIパーソナリティ")
+POST_TAG = re.compile(r"soak#(\d{6})")
+ROLES = ("worker", "job", "api", "livekit")
+
+
+def analyse(
+    *,
+    plan: DayPlan,
+    record: Any,
+    levels: list[tuple[float, float]],
+    presence: list[list[float]],
+    utterances: list[dict[str, Any]],
+    posts: list[dict[str, Any]],
+    usage: list[dict[str, Any]],
+    worker_log: str,
+    mono_to_wall: float,
+) -> dict[str, Any]:
+    t0 = record.t0
+    end = t0 + plan.real_seconds
+    origin, drift = _calibrate(plan, record)
+
+    def hours(t: float) -> float:  # simulated hours since the start of the day
+        return (t - origin) * plan.speed / 3600
+
+    def mono(at: datetime) -> float:
+        return at.timestamp() - mono_to_wall
+
+    gone, back = absent_window(plan)
+    gone, back = t0 + gone, t0 + back
+    report: dict[str, Any] = {"calibration": {"origin_minus_t0_s": origin - t0, **drift}}
+
+    # --- processes ---
+    series: dict[str, list[tuple[float, float, int, int]]] = {r: [] for r in ROLES}
+    job_pids: list[int] = []
+    for row in record.samples:
+        for role in ROLES:
+            info = row.get(role)
+            if info:
+                series[role].append(
+                    (hours(row["t"]), info["rss_kb"] / 1024, info["fds"], info["threads"])
+                )
+        if row.get("job_pid") and (not job_pids or job_pids[-1] != row["job_pid"]):
+            job_pids.append(row["job_pid"])
+    warm = min(1.0, plan.hours / 4)
+    procs = {role: _growth(points, warm, plan.hours) for role, points in series.items()}
+    report["processes"] = procs
+    report["job_pids"] = job_pids
+    report["series"] = {r: [list(p) for p in pts] for r, pts in series.items()}
+    report["listeners"] = [(hours(r["t"]), r["listeners"]) for r in record.samples]
+
+    # --- what the listener heard ---
+    windows = [(max(a, t0), min(b if not math.isnan(b) else end, end)) for a, b in presence]
+    windows = [(a, b) for a, b in windows if b > a]
+    silences = _silences(levels, windows)
+    monitored = sum(b - a for a, b in windows)
+    silent = sum(s["seconds"] for s in silences)
+    heard = {
+        "monitored_s": monitored,
+        "silences_over_1s": len(silences),
+        "longest_s": max((s["seconds"] for s in silences), default=0.0),
+        "share_on_air": 1 - silent / monitored if monitored else 0.0,
+        "longest": sorted(silences, key=lambda s: -s["seconds"])[:10],
+    }
+    for s in heard["longest"]:
+        s["sim_hour"] = hours(s["from"])
+        s["cause"] = _cause(s, record)
+    report["heard"] = heard
+    report["silences"] = [(hours(s["from"]), s["seconds"]) for s in silences]
+
+    # --- running order against the schedule ---
+    host = [u for u in utterances if u["kind"] == "host"]
+    for u in host:
+        u["t"] = mono(u["started_at"])
+    programme = load_programme(rack.ROOT / "prompts")
+    report["segments"] = _segments(plan, programme, host, origin, (gone, back))
+    report["station_ids"] = _ids(plan, programme, host, origin, (gone, back))
+
+    # --- posts ---
+    written = [p for p in record.posts if p["status"] == 201]
+    by_id = {p["id"]: p for p in posts}
+    heard_tags = Counter(m for u in host for m in set(POST_TAG.findall(u["text"] or "")))
+    in_db = [by_id.get(p["id"]) for p in written]
+    aired_db = {p["text"][5:11] for p in posts if p["status"] == "aired"}
+    report["posts"] = {
+        "attempted": len(record.posts),
+        "written": len(written),
+        "refused_by_api": dict(Counter(p["status"] for p in record.posts if p["status"] != 201)),
+        "aired_once": sum(1 for n in heard_tags.values() if n == 1),
+        "aired_twice": sum(1 for n in heard_tags.values() if n > 1),
+        "marked_aired": sum(1 for p in in_db if p and p["status"] == "aired"),
+        "heard_not_marked": len(set(heard_tags) - aired_db),
+        "marked_not_heard": len(aired_db - set(heard_tags)),
+        "lost": sum(1 for p in in_db if p is None or p["status"] not in ("queued", "aired")),
+        "waiting": sum(1 for p in in_db if p and p["status"] == "queued"),
+        "never_handed_to_host": sum(
+            1 for p in in_db if p and p["status"] == "queued" and p["enqueued_at"] is None
+        ),
+    }
+
+    # --- model usage ---
+    replies = [(hours(t), kind) for t, kind in record.replies if t >= t0]
+    per_hour = Counter(int(h) for h, _ in replies)
+    totals = {k: sum(int(u[k]) for u in usage) for k in PRICE}
+    cost = sum(totals[k] * PRICE[k] / 1e6 for k in PRICE)
+    share = {h: n / max(len(replies), 1) for h, n in per_hour.items()}
+    report["usage"] = {
+        "table_rows": len(usage),
+        "table_hours_real": sorted({str(u["hour"]) for u in usage}),
+        "tokens": totals,
+        "cost_usd": cost,
+        "replies": len(replies),
+        "replies_by_kind": dict(Counter(k for _, k in replies)),
+        "per_sim_hour": [
+            {"hour": h, "replies": per_hour[h], "cost_usd_est": cost * share[h]}
+            for h in sorted(per_hour)
+        ],
+        "replies_while_nobody_listened": sum(
+            1 for t, _ in record.replies if gone + 3.0 <= t <= back
+        ),
+    }
+
+    # --- turns, faults, producers ---
+    report["turns"] = {
+        "planned": len(record.turns),
+        "results": dict(Counter(_short(t.get("result", "?")) for t in record.turns)),
+        "by_kind": dict(Counter(t["kind"] for t in record.turns if "granted" in t)),
+    }
+    report["actions"] = [{**a, "sim_hour": hours(a["t"])} for a in record.actions]
+    report["log"] = _log_counts(worker_log)
+    report["checks"] = _checks(plan, report)
+    return report
+
+
+def _short(result: str) -> str:
+    failed = result.startswith(("refused", "failed", "end refused"))
+    return result.split(":")[0] if failed else result
+
+
+def _calibrate(plan: DayPlan, record: Any) -> tuple[float, dict[str, Any]]:
+    """The host clock's origin (monotonic s when station time was plan.start), from segment
+    changes seen in the room; the spread over several changes is the drift."""
+    origins = []
+    for t, _sid, starts in record.segment_seen[1:]:
+        sim = (datetime.fromisoformat(starts) - plan.start).total_seconds()
+        origins.append(t - sim / plan.speed)
+    if origins:
+        spread = max(origins) - min(origins)
+        return origins[0], {"from": f"{len(origins)} segment changes", "drift_real_s": spread}
+    base = record.host_joined or record.t0
+    return base, {"from": "host join (no segment change seen)", "drift_real_s": None}
+
+
+def _growth(points: list[tuple[float, float, int, int]], warm: float, hours: float) -> dict:
+    after = [p for p in points if p[0] >= warm]
+    if len(after) < 6:
+        return {"samples": len(points)}
+    k = max(3, len(after) // 10)
+    head, tail = after[:k], after[-k:]
+    span = tail[-1][0] - head[0][0]
+    rss_growth = statistics.median(p[1] for p in tail) - statistics.median(p[1] for p in head)
+    return {
+        "samples": len(points),
+        "rss_mb_start": points[0][1],
+        "rss_mb_after_warmup": statistics.median(p[1] for p in head),
+        "rss_mb_end": statistics.median(p[1] for p in tail),
+        "rss_mb_max": max(p[1] for p in points),
+        "rss_growth_mb": rss_growth,
+        "rss_growth_mb_per_day": rss_growth * 24 / span if span > 0 else None,
+        "fds_after_warmup_max": max(p[2] for p in head),
+        "fds_end_max": max(p[2] for p in tail),
+        "fds_max": max(p[2] for p in points),
+        "threads_after_warmup_max": max(p[3] for p in head),
+        "threads_end_max": max(p[3] for p in tail),
+    }
+
+
+def _silences(levels: list[tuple[float, float]], windows: list[tuple[float, float]]) -> list:
+    """Every stretch longer than SILENCE s with no audible 10 ms frame, inside the windows."""
+    loud = sorted(t for t, v in levels if v > LOUD)
+    found = []
+    for a, b in windows:
+        inside = [t for t in loud if a <= t <= b]
+        edges = [a, *inside, b]
+        for x, y in itertools.pairwise(edges):
+            if y - x > SILENCE:
+                found.append({"from": x, "seconds": round(y - x, 2)})
+    return found
+
+
+def _cause(silence: dict[str, Any], record: Any) -> str:
+    """What was going on around a silence (for the reader; not an excuse in the checks)."""
+    a, b = silence["from"], silence["from"] + silence["seconds"]
+    near = [x["kind"] for x in record.actions if a - 15 <= x["t"] <= b]
+    turns = [t["kind"] for t in record.turns if "granted" in t and t["t"] - 1 <= b
+             and t.get("ended", t["t"]) + 1 >= a]  # fmt: skip
+    return ", ".join([*(f"turn {k}" for k in turns), *near]) or "-"
+
+
+def _segments(plan, programme, host, origin, absent) -> list[dict[str, Any]]:
+    changes = []
+    step = timedelta(minutes=1)
+    at, stop = plan.start, plan.start + timedelta(hours=plan.hours)
+    prev = lineup_at(programme, at).current.segment.id
+    while at < stop:
+        at += step
+        cur = lineup_at(programme, at).current.segment.id
+        if cur != prev:
+            changes.append((at, cur))
+        prev = cur
+    out = []
+    for at, sid in changes:
+        due = origin + (at - plan.start).total_seconds() / plan.speed
+        out.append(_on_time(f"segment {sid}", at, due, host, absent,
+                            lambda u, sid=sid: u["segment"] == sid))  # fmt: skip
+    return out
+
+
+def _ids(plan, programme, host, origin, absent) -> list[dict[str, Any]]:
+    minutes = programme.schedule.station_id_minutes
+    out = []
+    at = plan.start.replace(minute=0, second=0, microsecond=0)
+    stop = plan.start + timedelta(hours=plan.hours)
+    while at < stop:
+        if at >= plan.start and at.minute in minutes:
+            due = origin + (at - plan.start).total_seconds() / plan.speed
+            is_id = lambda u: any(x in (u["text"] or "") for x in ID_TEXT)  # noqa: E731
+            out.append(_on_time("station ID", at, due, host, absent, is_id))
+        at += timedelta(minutes=1)
+    return out
+
+
+def _on_time(name, at, due, host, absent, match) -> dict[str, Any]:
+    """Aired within one cue: at most one other host utterance started between due and it."""
+    gone, back = absent
+    item: dict[str, Any] = {"what": name, "station_time": f"{at:%a %H:%M}"}
+    if gone <= due <= back:
+        item.update(ok=True, note="nobody listening: not due on air")
+        return item
+    since = max(due, back) if due < back < due + 60 else due
+    hit = next((u for u in host if u["t"] >= since - 0.5 and match(u)), None)
+    if hit is None:
+        item.update(ok=False, note="never aired")
+        return item
+    before = [u for u in host if since <= u["t"] < hit["t"] - 0.01]
+    late = hit["t"] - due
+    item.update(
+        ok=len(before) <= 1,
+        late_real_s=round(late, 2),
+        cues_before=len(before),
+        mode=hit["mode"],
+    )
+    return item
+
+
+def _log_counts(text: str) -> dict[str, int]:
+    keys = {
+        "errors": '"levelname": "ERROR"',
+        "tracebacks": "Traceback",
+        "host task failed": "host task failed",
+        "model did not start in time": "model did not start in time",
+        "reply stalled": "model reply stalled",
+        "prompts refused": "prompts refused",
+        "prompts reloaded": "prompts reloaded",
+        "session renewed": "renew",
+    }
+    return {k: text.count(v) for k, v in keys.items()}
+
+
+def _checks(plan: DayPlan, r: dict[str, Any]) -> list[dict[str, Any]]:
+    scale = plan.hours / 24
+    checks: list[dict[str, Any]] = []
+
+    def check(name: str, value: Any, target: str, ok: bool) -> None:
+        checks.append({"name": name, "value": value, "target": target, "ok": bool(ok)})
+
+    for role in ("worker", "job"):
+        g = r["processes"].get(role, {})
+        growth = g.get("rss_growth_mb")
+        limit = 50 * scale
+        check(f"{role} RSS growth after warm-up (MB)", _round(growth),
+              f"<= {limit:.1f} (50 MB/day)", growth is not None and growth <= limit)  # fmt: skip
+        fds = (g.get("fds_after_warmup_max"), g.get("fds_end_max"))
+        check(f"{role} fds: after warm-up → end", f"{fds[0]} → {fds[1]}", "no growth (+2)",
+              None not in fds and fds[1] <= fds[0] + 2)  # fmt: skip
+        th = (g.get("threads_after_warmup_max"), g.get("threads_end_max"))
+        check(f"{role} threads: after warm-up → end", f"{th[0]} → {th[1]}", "no growth (+2)",
+              None not in th and th[1] <= th[0] + 2)  # fmt: skip
+    check("job process restarts", len(r["job_pids"]) - 1, "0", len(r["job_pids"]) == 1)
+    h = r["heard"]
+    check("longest silence heard (s)", round(h["longest_s"], 2), "<= 5", h["longest_s"] <= 5)
+    check("share of the day on air", f"{h['share_on_air']:.1%}", "reported", True)
+    seg_bad = [s for s in r["segments"] if not s["ok"]]
+    check("segments started within one cue", f"{len(r['segments']) - len(seg_bad)}/"
+          f"{len(r['segments'])}", "all", not seg_bad)  # fmt: skip
+    id_bad = [s for s in r["station_ids"] if not s["ok"]]
+    check("station IDs within one cue of their minute",
+          f"{len(r['station_ids']) - len(id_bad)}/{len(r['station_ids'])}", "all",
+          not id_bad and r["station_ids"])  # fmt: skip
+    p = r["posts"]
+    check("posts written", p["written"], f"≈{round(plan.posts_per_day * scale)}",
+          p["written"] >= 0.9 * plan.posts_per_day * scale)  # fmt: skip
+    check("posts aired twice", p["aired_twice"], "0", p["aired_twice"] == 0)
+    check("posts lost", p["lost"], "0", p["lost"] == 0)
+    check("posts heard on air but not marked aired", p["heard_not_marked"], "0",
+          p["heard_not_marked"] == 0)  # fmt: skip
+    check("posts aired", p["aired_once"], "> 0", p["aired_once"] > 0)
+    u = r["usage"]
+    check("model replies while nobody listened", u["replies_while_nobody_listened"], "0",
+          u["replies_while_nobody_listened"] == 0)  # fmt: skip
+    check("model usage recorded (tokens out)", u["tokens"]["audio_out"], "> 0",
+          u["tokens"]["audio_out"] > 0)  # fmt: skip
+    t = r["turns"]
+    check("PTT turns granted", sum(t["by_kind"].values()), f"≈{round(plan.turns_per_day*scale)}",
+          sum(t["by_kind"].values()) >= 0.6 * plan.turns_per_day * scale)  # fmt: skip
+    check("prompt edits: reloaded / refused", f"{r['log']['prompts reloaded']} / "
+          f"{r['log']['prompts refused']}", ">= 2 / >= 1",
+          r["log"]["prompts reloaded"] >= 2 and r["log"]["prompts refused"] >= 1)  # fmt: skip
+    check("host asyncio tasks", "not measured", "needs a host metric", True)
+    return checks
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 1)
+
+
+def table(r: dict[str, Any]) -> str:
+    lines = ["", "radio24 — a simulated day", "=" * 92]
+    for role in ROLES:
+        g = r["processes"].get(role, {})
+        if "rss_mb_start" in g:
+            lines.append(
+                f"{role:8} RSS {g['rss_mb_start']:7.1f} → {g['rss_mb_end']:7.1f} MB "
+                f"(max {g['rss_mb_max']:.1f}; growth after warm-up {g['rss_growth_mb']:+.1f}, "
+                f"per day {g['rss_growth_mb_per_day'] or 0:+.1f})  fds "
+                f"{g['fds_after_warmup_max']}→{g['fds_end_max']}  threads "
+                f"{g['threads_after_warmup_max']}→{g['threads_end_max']}"
+            )
+    h = r["heard"]
+    lines.append(f"heard: {h['silences_over_1s']} silences > 1 s, longest {h['longest_s']:.2f} s, "
+                 f"on air {h['share_on_air']:.1%} of {h['monitored_s']:.0f} s")  # fmt: skip
+    for s in h["longest"][:5]:
+        lines.append(f"   silence {s['seconds']:5.2f} s at h {s['sim_hour']:5.2f} ({s['cause']})")
+    p = r["posts"]
+    lines.append(f"posts: written {p['written']}, aired once {p['aired_once']}, twice "
+                 f"{p['aired_twice']}, lost {p['lost']}, waiting {p['waiting']}, refused "
+                 f"{p['refused_by_api']}")  # fmt: skip
+    u = r["usage"]
+    lines.append(f"model: {u['replies']} replies {u['replies_by_kind']}, tokens {u['tokens']}, "
+                 f"≈${u['cost_usd']:.2f}; while nobody listened: "
+                 f"{u['replies_while_nobody_listened']}")  # fmt: skip
+    lines.append("per sim hour: " + ", ".join(
+        f"{x['hour']}h:{x['replies']}" for x in u["per_sim_hour"]))  # fmt: skip
+    lines.append(f"turns: {r['turns']['results']}")
+    late = [s for s in r["segments"] + r["station_ids"] if "late_real_s" in s]
+    for s in r["segments"] + r["station_ids"]:
+        if not s["ok"]:
+            lines.append(f"   LATE {s['what']} {s['station_time']}: {s}")
+    if late:
+        worst = max(late, key=lambda s: s["late_real_s"])
+        lines.append(f"running order: worst {worst['what']} {worst['station_time']} "
+                     f"{worst['late_real_s']} s late (real)")  # fmt: skip
+    lines.append(f"clock: {r['calibration']}")
+    lines.append(f"worker log: {r['log']}")
+    lines.append("-" * 92)
+    for c in r["checks"]:
+        mark = "ok  " if c["ok"] else "FAIL"
+        lines.append(f"{mark} {c['name']:50} {c['value']!s:>16}   target {c['target']}")
+    return "\n".join(lines)
+
+
+def plot(r: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(4, 1, figsize=(12, 12), sharex=True)
+    ax = axes[0]
+    for role, pts in r["series"].items():
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=role)
+    ax.set_ylabel("RSS (MB)")
+    ax.legend(loc="upper left")
+    ax = axes[1]
+    for role in ("worker", "job"):
+        pts = r["series"][role]
+        ax.plot([p[0] for p in pts], [p[2] for p in pts], label=f"{role} fds")
+        ax.plot([p[0] for p in pts], [p[3] for p in pts], "--", label=f"{role} threads")
+    ax.set_ylabel("open fds / threads")
+    ax.legend(loc="upper left")
+    ax = axes[2]
+    if r["silences"]:
+        ax.bar([s[0] for s in r["silences"]], [s[1] for s in r["silences"]], width=0.02,
+               color="tab:red", label="silence > 1 s (s)")  # fmt: skip
+    ax.axhline(5, color="grey", linestyle=":")
+    ax.step([x[0] for x in r["listeners"]], [x[1] for x in r["listeners"]], where="post",
+            label="listeners in the room")  # fmt: skip
+    for a in r["actions"]:
+        if a["kind"] in ("outage", "stall", "fatal", "edit", "broken", "mended"):
+            ax.axvline(a["sim_hour"], color="purple", alpha=0.4)
+            ax.text(a["sim_hour"], ax.get_ylim()[1] * 0.9, a["kind"], rotation=90, fontsize=7)
+    ax.set_ylabel("silence (s) / listeners")
+    ax.legend(loc="upper left")
+    ax = axes[3]
+    per = r["usage"]["per_sim_hour"]
+    ax.bar([x["hour"] + 0.5 for x in per], [x["replies"] for x in per], width=0.8)
+    ax.set_ylabel("model replies per hour")
+    ax.set_xlabel("simulated hours since the start of the day")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
