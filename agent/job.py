@@ -156,8 +156,8 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
 
     ctx.add_shutdown_callback(off_air)
     try:
-        with contextlib.suppress(Exception):
-            await pool.open(wait=True, timeout=10)  # a dead Postgres must not keep us off air
+        # No wait: a dead Postgres must not keep the host off air (the as-aired log spools).
+        await pool.open(wait=False)
         folder = Path(settings.radio_prompts_dir)
         programme = await _first_programme(folder, board, stop)
         director = ProgramDirector(programme, station_clock(settings))
