@@ -198,6 +198,7 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
             transmitter=transmitter,
             settings=settings,
             breaker=ModelBreaker(time.monotonic),
+            tts=tts,
             make_probe_model=None if settings.offline else _probe_model(settings),
         )
         loop = parts["loop"] = OnAirLoop(

@@ -148,11 +148,9 @@ class OnAirLoop:
 
     async def _may_speak(self) -> None:
         while True:
-            ready = (
-                self._sessions.session is not None
-                and (self.desk is None or not self.desk.held)
-                and self.listener_count() > 0
-            )
+            # No session (starting, renewing, replaced after a fatal error) does not stop the
+            # host: the voice then speaks straight to the transmitter.
+            ready = (self.desk is None or not self.desk.held) and self.listener_count() > 0
             answer_due = self._answer is not None or self._thank_caller
             gap = self.silence_gap if not answer_due else 0.0
             if ready and time.monotonic() - self._quiet_since >= gap:

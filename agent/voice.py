@@ -16,7 +16,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+import numpy as np
+from livekit import rtc
 from livekit.agents import AgentSession, APIConnectOptions, llm
 from livekit.agents.voice import SpeechHandle
 
@@ -24,7 +27,7 @@ from agent.breaker import ModelBreaker
 from agent.posts import Post
 from agent.sessions import SessionKeeper
 from agent.settings import HostSettings
-from agent.transmitter import Transmitter
+from agent.transmitter import RATE, Transmitter
 
 log = logging.getLogger("radio24.voice")
 
@@ -70,8 +73,10 @@ class Voice:
         transmitter: Transmitter,
         settings: HostSettings,
         breaker: ModelBreaker,
+        tts: Any = None,
         make_probe_model: Callable[[], llm.RealtimeModel] | None = None,
     ) -> None:
+        self._tts = tts
         self._sessions = sessions
         self._transmitter = transmitter
         self._settings = settings
@@ -87,20 +92,55 @@ class Voice:
 
     async def speak(self, line: Line) -> Aired:
         """Air `line`; cancelling the call cuts the host at once."""
-        session = self._session()
-        if not self._sessions.offline and self.breaker.allows_model():
-            aired = await self._from_model(session, line)
+        session = self._sessions.session
+        if session is not None and not self._sessions.offline and self.breaker.allows_model():
+            try:
+                aired = await self._from_model(session, line)
+            except RuntimeError:  # the session is closing under us (a fatal model error)
+                log.warning("host session closing; offline voice carries on")
+                self.breaker.failed()
+                aired = None
             if aired is not None:
                 return aired
-        return await self.say(line.fallback, session)
+        return await self.say(line.fallback)
 
-    async def say(self, text: str, session: AgentSession | None = None) -> Aired:
-        """The offline voice reads `text`."""
-        session = session or self._session()
+    async def say(self, text: str) -> Aired:
+        """The offline voice reads `text`: through the session (with captions) when there is
+        one, else straight to the transmitter, so a session that is closing or being renewed
+        never leaves the station silent."""
+        session = self._sessions.session
         started = _now()
-        handle = session.say(text, allow_interruptions=False, add_to_chat_ctx=False)
-        interrupted = await self._played(handle)
-        return Aired(text, "offline", started, _now(), interrupted)
+        if session is not None:
+            try:
+                handle = session.say(text, allow_interruptions=False, add_to_chat_ctx=False)
+            except RuntimeError:
+                session = None
+            else:
+                interrupted = await self._played(handle)
+                return Aired(text, "offline", started, _now(), interrupted)
+        log.info("offline voice straight to air (no session)")
+        played = await self._transmitter.play(await self._synthesize(text))
+        return Aired(text, "offline", started, _now(), played <= 0)
+
+    async def _synthesize(self, text: str) -> np.ndarray:
+        """The offline voice's audio for `text`, at the transmitter's rate."""
+        assert self._tts is not None
+        chunks: list[np.ndarray] = []
+        resampler: rtc.AudioResampler | None = None
+        async for ev in self._tts.synthesize(text):
+            frame = ev.frame
+            if frame.sample_rate != RATE:
+                if resampler is None:
+                    resampler = rtc.AudioResampler(frame.sample_rate, RATE, num_channels=1)
+                frames = resampler.push(frame)
+            else:
+                frames = [frame]
+            chunks.extend(np.frombuffer(f.data, dtype=np.int16) for f in frames)
+        if resampler is not None:
+            chunks.extend(np.frombuffer(f.data, dtype=np.int16) for f in resampler.flush())
+        if not chunks:
+            return np.zeros(0, dtype=np.float32)
+        return np.concatenate(chunks).astype(np.float32) / 32768.0
 
     async def answer(self, handle: SpeechHandle) -> Aired:
         """Play the model's answer to a caller (the session generated it on commit)."""
@@ -193,12 +233,6 @@ class Voice:
     def _cut(self, handle: SpeechHandle) -> None:
         with contextlib.suppress(Exception):
             handle.interrupt(force=True)
-
-    def _session(self) -> AgentSession:
-        session = self._sessions.session
-        if session is None:
-            raise RuntimeError("no host session")
-        return session
 
     # --- the probe ---------------------------------------------------------------------------
 
