@@ -50,7 +50,7 @@ log = logging.getLogger("radio24.job")
 
 WORKER_KEY = "radio24:host:worker"
 HEARTBEAT_KEY = "radio24:host:heartbeat:{room}"
-HEARTBEAT_SECONDS = 1.0
+HEARTBEAT_SECONDS = 0.5
 PEOPLE = aiosql.from_path(
     Path(__file__).resolve().parent.parent / "db" / "queries" / "people.sql", "apsycopg"
 )
@@ -267,7 +267,7 @@ async def _kept(name: str, factory: Callable[[], Coroutine[Any, Any, Any]]) -> N
 
 
 async def _heartbeat(board: Board, room: Any) -> None:
-    """Renew the host's heartbeat (3 s TTL) every second; the keeper reads it."""
+    """Renew the host's heartbeat (2 s TTL) twice a second; the keeper reads it."""
     while True:
         await board.heartbeat(room.name, room.local_participant.sid)
         await asyncio.sleep(HEARTBEAT_SECONDS)

@@ -78,7 +78,8 @@ class OnAirLoop:
 
         self._step: asyncio.Task[None] | None = None
         self._left_tasks: set[asyncio.Future[None]] = set()
-        self._quiet_since = time.monotonic()
+        # A host that just joined (perhaps taking over from a dead one) speaks at once.
+        self._quiet_since = time.monotonic() - 3600
         self._wake = asyncio.Event()
         self._recent: deque[str] = deque(maxlen=RECENT_LINES)
         self._instructions: str | None = None
