@@ -144,6 +144,24 @@ class CallInDesk:
                 log.info("turn cut at the maximum length")
                 await self._finish(turn)
 
+    async def joined(self, identity: str) -> None:
+        """A banned listener who rejoins (LiveKit keeps refreshing a connected participant's
+        token) is removed from the room; when the ban cannot be checked they stay listening."""
+        try:
+            banned = await asyncio.wait_for(self._banned(identity), 2.0)
+        except Exception:
+            return
+        if not banned:
+            return
+        log.info("banned listener removed from the room")
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                self._livekit.room.remove_participant(
+                    lkapi.RoomParticipantIdentity(room=self._room.name, identity=identity)
+                ),
+                5.0,
+            )
+
     async def reconcile_grants(self) -> None:
         """A host that starts (perhaps after a crash) revokes every microphone but the holder's,
         so nobody is left on air with no floor and no time limit."""

@@ -385,8 +385,12 @@ class OnAirLoop:
                 log.warning("on-air watch failed", exc_info=True)
             await asyncio.sleep(TICK_SECONDS)
 
-    def _on_joined(self, _participant: rtc.RemoteParticipant) -> None:
+    def _on_joined(self, participant: rtc.RemoteParticipant) -> None:
         self._wake.set()
+        if self.desk is not None:
+            task = asyncio.ensure_future(self.desk.joined(participant.identity))
+            self._left_tasks.add(task)
+            task.add_done_callback(self._left_tasks.discard)
 
     def _on_left(self, participant: rtc.RemoteParticipant) -> None:
         if self.desk is not None:

@@ -8,8 +8,10 @@ import itertools
 import json
 import time
 
+import psycopg
 import pytest
 from livekit import api as lkapi
+from livekit import rtc
 
 from tests.host.conftest import Listener, Station, silence_pcm, speech_pcm
 from tests.host.test_ptt import _on_air, _publish_when_granted
@@ -161,3 +163,32 @@ async def test_renewals_keep_one_track_and_answer_the_caller(realtime_station: S
         assert len(host.track_publications) == 1
     finally:
         await caller.leave()
+
+
+async def test_a_banned_listener_cannot_call_in_and_is_removed(offline_station: Station) -> None:
+    """A ban holds in the room: the host refuses the banned caller's press, and removes them
+    when they join again with a token that is still valid."""
+    with psycopg.connect(offline_station.database_url) as conn:
+        row = conn.execute(
+            "INSERT INTO people (nickname) VALUES ('banned-one') RETURNING id"
+        ).fetchone()
+        assert row is not None
+        identity = str(row[0])
+    caller = await _on_air(offline_station, identity)
+    try:
+        with psycopg.connect(offline_station.database_url) as conn:
+            conn.execute("UPDATE people SET banned_at = now() WHERE id = %s", (row[0],))
+        with pytest.raises(rtc.RpcError) as refused:
+            await caller.rpc("start_turn")
+        assert "cannot call in" in refused.value.message
+        assert _floor(caller).get("state") != "held"
+    finally:
+        await caller.leave()
+    again = await offline_station.listener(identity)  # the old token is still valid
+    try:
+        deadline = time.monotonic() + 10
+        while again.room.isconnected():
+            assert time.monotonic() < deadline, "the banned listener was not removed"
+            await asyncio.sleep(0.2)
+    finally:
+        await again.leave()
