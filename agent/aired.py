@@ -192,9 +192,17 @@ class AiredLog:
         )
 
     async def add_usage(
-        self, model: str, *, audio_in: int, audio_out: int, text_in: int, text_out: int
+        self,
+        model: str,
+        *,
+        audio_in: int,
+        audio_out: int,
+        text_in: int,
+        text_out: int,
+        at: datetime | None = None,
     ) -> None:
-        hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        """Add usage to the hour of `at` (the station clock; now by default)."""
+        hour = (at or datetime.now(UTC)).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         values = {
             "hour": hour,
             "model": model,

@@ -337,11 +337,13 @@ class OnAirLoop:
             delta = [max(a - b, 0) for a, b in zip(now, before, strict=True)]
             if not any(delta):
                 continue
+            at = self.director.lineup().at  # the station clock: hours of the simulated day too
+
             def write(
-                d: list[int] = delta, model: str = self._settings.realtime_model
+                d: list[int] = delta, model: str = self._settings.realtime_model, at: Any = at
             ) -> Coroutine[Any, Any, Any]:
                 return self._aired.add_usage(
-                    model, audio_in=d[0], audio_out=d[1], text_in=d[2], text_out=d[3]
+                    model, audio_in=d[0], audio_out=d[1], text_in=d[2], text_out=d[3], at=at
                 )
 
             self._writes.put_nowait(write)
