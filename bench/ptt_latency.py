@@ -81,7 +81,7 @@ import numpy as np
 from livekit import api as lkapi
 from livekit import rtc
 
-from api.keeper import Keeper
+from api.keeper import Beat, Keeper
 from db import migrate
 from radio24 import rack
 from tests.conftest import LiveKit
@@ -524,7 +524,7 @@ async def until_on_air(keepers: list[Keeper], callers: list[Caller], within: flo
             raise TimeoutError("an agent never joined its room: see " + str(LOGS))
         for keeper, caller in zip(keepers, callers, strict=True):
             if "host" not in caller.room.remote_participants:
-                await keeper.check()
+                await keeper.check(Beat(answered=False), None)
         await asyncio.sleep(0.5)
 
 
@@ -564,7 +564,7 @@ async def run(
             Keeper(api, bare_room.room, agent_name=bare_room.agent_name),
         ]
         for keeper in keepers:
-            await keeper.check()  # creates the room with long timeouts and dispatches
+            await keeper.check(Beat(answered=False), None)  # creates the room, dispatches
         host_caller = Caller(station, "caller-host")
         bare_caller = Caller(bare_room, "caller-bare")
         for caller in (host_caller, bare_caller):
