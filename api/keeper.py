@@ -7,13 +7,14 @@ runs, creates the station room with long timeouts and dispatches the host explic
 
 Fast takeover. A host whose job was killed stays a participant until LiveKit times it out (about
 20 s of silence). The host renews a heartbeat in Redis every second (`HEARTBEAT_KEY`, JSON
-`{"sid", "at"}`, 3 s expiry). A host present for more than `SETTLE_SECONDS` whose heartbeat is
-missing, or names another participant, is removed and a new host dispatched at once. That is
-judged only while Redis answers, and only once it has answered for a whole heartbeat lifetime (a
-Redis that just came back empty has not had a beat yet): with Redis down the keeper goes by
-LiveKit presence alone and never removes a host. Two hosts cannot speak at once: `host` is one
-identity, and LiveKit (checked on v1.13.5) removes the older participant when a second joins
-with it.
+`{"sid", "at"}`, 3 s expiry). A host whose heartbeat is missing, or names another participant,
+is removed and a new host dispatched at once, without a grace wait: once it has been present for
+`SETTLE_SECONDS`, or `FIRST_BEAT_SECONDS` while it has never been seen beating (a job's first
+seconds can block its loop for several on a busy machine). That is judged only while Redis
+answers, and only once it has answered for a whole heartbeat lifetime (a Redis that just came
+back empty has no beat yet): with Redis down the keeper goes by LiveKit presence alone and never
+removes a host. Two hosts cannot speak at once: `host` is one identity, and LiveKit (checked on
+v1.13.5, tests/host/test_keeper.py) removes the older participant when a second joins with it.
 
 Several API replicas may run a keeper. The lease lock in Redis (`LOCK_KEY`, renewed every poll,
 `LEASE_SECONDS`) lets one act. When Redis does not answer, nobody can take or renew it, so:
@@ -56,14 +57,17 @@ HEARTBEAT_TTL_SECONDS = 3.0
 ROOM_TIMEOUT_SECONDS = 7 * 24 * 3600  # LiveKit's room timeouts are uint32 seconds
 LEASE_SECONDS = 15.0
 CHECK_SECONDS = 0.5
-# A host that has just joined has not renewed its heartbeat yet.
+# A host that has just joined has not renewed its heartbeat yet; one never yet seen beating is
+# given longer (a job's first seconds can block its loop for several on a busy machine).
 SETTLE_SECONDS = 3.0
+FIRST_BEAT_SECONDS = 10.0
 # A dispatch takes a few seconds to become a participant; only after this is it re-tried.
 DISPATCH_GRACE_SECONDS = 8.0
 # Without Redis a keeper that did not hold the lease waits this long for the holder to act.
 STANDBY_PATIENCE_SECONDS = 2 * DISPATCH_GRACE_SECONDS
 # Every Redis and LiveKit call of a poll is bounded: a hung part must not stall the keeper.
-REDIS_TIMEOUT_SECONDS = 2.0
+# (Redis answers in a millisecond; one that takes a second is treated as down: presence only.)
+REDIS_TIMEOUT_SECONDS = 1.0
 LIVEKIT_TIMEOUT_SECONDS = 5.0
 
 # Release the lock only if it is still ours (a lease that expired may belong to another).
@@ -101,6 +105,7 @@ class Facts:
 
     host_sid: str | None  # the host participant in the room; None: absent
     host_seen_for: float  # how long this keeper has seen that participant
+    host_has_beaten: bool  # this keeper has seen a heartbeat naming that participant
     unkept_for: float  # how long the room has been missing or the host absent (0: present)
     since_dispatch: float  # since the last dispatch, ours or one first seen from another keeper
     beat_sid: str | None  # the participant the heartbeat names; None: no heartbeat
@@ -116,7 +121,8 @@ def decide(facts: Facts, grace: float = DISPATCH_GRACE_SECONDS) -> Act:
         return Act.WAIT
     if facts.patience > 0 or facts.redis_up_for is None:
         return Act.WAIT  # presence only: never remove a host without a heartbeat to go by
-    if facts.host_seen_for < SETTLE_SECONDS or facts.redis_up_for < HEARTBEAT_TTL_SECONDS:
+    settle = SETTLE_SECONDS if facts.host_has_beaten else FIRST_BEAT_SECONDS
+    if facts.host_seen_for < settle or facts.redis_up_for < HEARTBEAT_TTL_SECONDS:
         return Act.WAIT
     if facts.beat_sid == facts.host_sid:
         return Act.WAIT
@@ -164,6 +170,7 @@ class Keeper:
         self._dispatched_at = float("-inf")
         self._known_dispatches: set[str] = set()
         self._seen: tuple[str, float] | None = None  # (host sid, first seen)
+        self._beaten = False  # a heartbeat naming that sid was seen
         self._unkept_since: float | None = None
         self.dispatches = 0
         self.replacements = 0
@@ -186,10 +193,12 @@ class Keeper:
         else:
             self._unkept_since = None
             if self._seen is None or self._seen[0] != host.sid:
-                self._seen = (host.sid, now)
+                self._seen, self._beaten = (host.sid, now), False
+            self._beaten = self._beaten or (beat.answered and beat.sid == host.sid)
         facts = Facts(
             host_sid=host.sid if host else None,
             host_seen_for=now - self._seen[1] if self._seen else 0.0,
+            host_has_beaten=self._beaten,
             unkept_for=0.0 if self._unkept_since is None else now - self._unkept_since,
             since_dispatch=now - self._dispatched_at,
             beat_sid=beat.sid if beat.answered else None,
@@ -236,7 +245,7 @@ class Keeper:
         }
         if ids - self._known_dispatches:
             self._dispatched_at = max(self._dispatched_at, now)
-        self._known_dispatches = ids
+        self._known_dispatches |= ids
 
     async def _remove(self, sid: str, beat_sid: str | None) -> None:
         with contextlib.suppress(lkapi.TwirpError):  # it may have left on its own meanwhile
@@ -251,15 +260,17 @@ class Keeper:
 
     async def _dispatch(self) -> None:
         # Old dispatches (their job died) would pile up in the room; deleting one also ends a
-        # job of it that is somehow still running.
+        # job of it that is somehow still running. (One whose deletion failed is still known:
+        # it must not pass for another keeper's dispatch later.)
         for old in await self.livekit.agent_dispatch.list_dispatch(self.room):
             if old.agent_name == self.agent_name:
+                self._known_dispatches.add(old.id)
                 with contextlib.suppress(Exception):
                     await self.livekit.agent_dispatch.delete_dispatch(old.id, self.room)
         made = await self.livekit.agent_dispatch.create_dispatch(
             lkapi.CreateAgentDispatchRequest(agent_name=self.agent_name, room=self.room)
         )
-        self._known_dispatches = {made.id}
+        self._known_dispatches.add(made.id)
         self._dispatched_at = self.clock()
         self.dispatches += 1
         log.info("host dispatched", extra={"room": self.room, "agent": self.agent_name})
@@ -277,12 +288,13 @@ class Lease:
 
     async def poll(self, room: str) -> Beat:
         """Renew or take the lease and read the heartbeat, in one bounded round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.eval(_HOLD, 1, LOCK_KEY, self.token, int(LEASE_SECONDS * 1000))
+        pipe.get(HEARTBEAT_KEY.format(room=room))
         try:
-            async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    pipe.eval(_HOLD, 1, LOCK_KEY, self.token, int(LEASE_SECONDS * 1000))
-                    pipe.get(HEARTBEAT_KEY.format(room=room))
-                    held, raw = await pipe.execute()
+            # wait_for, not asyncio.timeout: on 3.11 a timeout that fires as the block ends
+            # leaves a cancel pending on the keeper's own task, which would end it silently.
+            held, raw = await asyncio.wait_for(pipe.execute(), REDIS_TIMEOUT_SECONDS)
         except (aioredis.RedisError, OSError, TimeoutError):
             if self.up_since is not None:
                 log.warning("redis not answering: keeping the station on LiveKit presence alone")
@@ -290,6 +302,7 @@ class Lease:
             return Beat(answered=False)
         if self.up_since is None:
             self.up_since = self.clock()
+            log.info("redis answering")
         if bool(held) != self.holding:
             log.info("keeper lock taken" if held else "keeper lock lost to another keeper")
         self.holding = bool(held)
@@ -304,7 +317,13 @@ class Lease:
                 await asyncio.wait_for(self.redis.eval(_RELEASE, 1, LOCK_KEY, self.token), 2)
 
 
-async def run_keeper(settings: KeeperSettings, redis: aioredis.Redis, stop: asyncio.Event) -> None:
+async def run_keeper(
+    settings: KeeperSettings,
+    redis: aioredis.Redis,
+    stop: asyncio.Event,
+    *,
+    standby_patience: float = STANDBY_PATIENCE_SECONDS,
+) -> None:
     """Keep the station alive until `stop` is set (see the module's notes on the lease)."""
     livekit = lkapi.LiveKitAPI(
         url=settings.livekit_url.replace("ws://", "http://").replace("wss://", "https://"),
@@ -328,7 +347,7 @@ async def run_keeper(settings: KeeperSettings, redis: aioredis.Redis, stop: asyn
                 if beat.answered and not lease.holding:
                     pass  # another keeper holds the lease
                 else:
-                    patience = 0.0 if lease.holding else STANDBY_PATIENCE_SECONDS
+                    patience = 0.0 if lease.holding else standby_patience
                     await keeper.check(beat, lease.up_for(), patience)
                 if failing:
                     log.info("keeper checks answered again")
@@ -340,6 +359,10 @@ async def run_keeper(settings: KeeperSettings, redis: aioredis.Redis, stop: asyn
             wait = max(0.05, CHECK_SECONDS - (time.monotonic() - started))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait)
+    except asyncio.CancelledError:
+        if not stop.is_set():
+            log.error("keeper cancelled while the station still needs it")
+        raise
     finally:
         await lease.release()
         await livekit.aclose()

@@ -9,6 +9,7 @@ stopped with Ctrl-C at the end and checked to leave nothing behind.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import itertools
 import os
@@ -185,9 +186,9 @@ class FaultStation:
 
 @dataclass
 class Heard:
-    """When the host was heard: loud 10 ms frames, by the participant sid that sent them."""
+    """When the host was heard: loud 10 ms frames, by the host track that carried them."""
 
-    loud: list[tuple[float, str]] = field(default_factory=list)  # (monotonic time, sid)
+    loud: list[tuple[float, str, float]] = field(default_factory=list)  # (time, track sid, rms)
     marks: list[tuple[float, str]] = field(default_factory=list)  # (when, fault applied)
 
     def during(self, at: float) -> str:
@@ -196,24 +197,49 @@ class Heard:
 
     def longest_silence(self, start: float, end: float) -> tuple[float, float]:
         """(longest gap between loud frames that ends after `start`, when it began)."""
-        times = [t for t, _ in self.loud if t <= end]
+        times = [t for t, _, _ in self.loud if t <= end]
         before = [t for t in times if t < start]
         marks = ([before[-1]] if before else [start]) + [t for t in times if t >= start] + [end]
         gaps = [(b - a, a) for a, b in itertools.pairwise(marks)]
         return max(gaps) if gaps else (end - start, start)
 
+    def spans(self) -> dict[str, tuple[str, float, float]]:
+        """For each host track heard: (the fault before it was first heard, seconds after that
+        fault it was first and last heard)."""
+        found: dict[str, list[float]] = {}
+        for t, track, _ in self.loud:
+            found.setdefault(track, [t, t])[1] = t
+        out = {}
+        for track, (first, last) in found.items():
+            mark = next((m for m in reversed(self.marks) if m[0] <= first), (first, "start"))
+            out[track] = (mark[1], round(first - mark[0], 2), round(last - mark[0], 2))
+        return out
+
     def first_loud_after(self, start: float) -> float | None:
-        return next((t for t, _ in self.loud if t >= start), None)
+        return next((t for t, _, _ in self.loud if t >= start), None)
 
     def overlaps(self, window: float = 0.25) -> list[tuple[float, str, str]]:
-        """Moments two different host participants were both heard within `window` s."""
+        """Moments two host tracks carried different sound within `window` s of each other.
+
+        The rtc SDK can go on feeding a replaced participant's old stream with the new host's
+        frames (the same samples, so the same level): a frame whose exact level another track
+        also carried within half a second is that one voice twice, not a second host."""
+        by_track: dict[str, list[tuple[float, float]]] = {}
+        for t, track, level in self.loud:
+            by_track.setdefault(track, []).append((t, level))
         found = []
-        last: dict[str, float] = {}
-        for t, sid in self.loud:
-            for other, at in last.items():
-                if other != sid and t - at < window:
-                    found.append((t, sid, other))
-            last[sid] = t
+        for t, track, level in self.loud:
+            for other, frames in by_track.items():
+                if other == track:
+                    continue
+                times = [ft for ft, _ in frames]
+                i = bisect.bisect_left(times, t - 0.5)
+                near = frames[i : bisect.bisect_right(times, t + 0.5)]
+                if not any(abs(ft - t) < window for ft, _ in near):
+                    continue
+                if any(fl == level for _, fl in near):
+                    continue  # the same frame on both: one voice
+                found.append((t, track, other))
         return found
 
 
@@ -244,7 +270,7 @@ class Ear:
         @room.on("track_subscribed")
         def _on_track(track: rtc.Track, _pub: Any, who: rtc.RemoteParticipant) -> None:
             if who.identity == "host" and track.kind == rtc.TrackKind.KIND_AUDIO:
-                task = asyncio.ensure_future(self._record(track, who.sid))
+                task = asyncio.ensure_future(self._record(track, track.sid))
                 self._tasks.add(task)
 
         await room.connect(grant["url"], grant["token"])
@@ -253,8 +279,9 @@ class Ear:
     async def _record(self, track: rtc.Track, sid: str) -> None:
         async for ev in rtc.AudioStream(track, sample_rate=RATE, num_channels=1):
             pcm = np.frombuffer(ev.frame.data, dtype=np.int16).astype(np.float64)
-            if pcm.size and float(np.sqrt(np.mean(pcm**2))) > LOUD:
-                self.heard.loud.append((time.monotonic(), sid))
+            level = float(np.sqrt(np.mean(pcm**2))) if pcm.size else 0.0
+            if level > LOUD:
+                self.heard.loud.append((time.monotonic(), sid, level))
 
     def connected(self) -> bool:
         return self.room is not None and self.room.isconnected()

@@ -1,5 +1,6 @@
-"""`make run` brings the whole station up, refuses a second
-copy, and leaves no process behind on Ctrl-C — run beside `make run` with a port offset."""
+"""`make run` brings the whole station up, restarts a part that dies (saying so on a console
+that otherwise shows only the banner, state changes and warnings), refuses a second copy, and
+leaves no process behind on Ctrl-C — run beside `make run` with a port offset."""
 
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ import httpx
 import psutil
 import pytest
 
-from radio24 import rack
+from radio24 import rack, station
 from tests.conftest import world_traversable_dir
 
 pytestmark = pytest.mark.integration
 
-BASE_PORTS = [7880, 7881, 55432, 56379, 8000, 8081]
+BASE_PORTS = [7880, 7881, 55432, 56379, 8000, 8081, 8082]
 
 
 def _free_offset() -> int:
@@ -121,6 +122,24 @@ def test_run_starts_the_station_refuses_a_second_and_stops_clean_on_ctrl_c(
 
         loudest = asyncio.run(_hear_the_host(f"http://127.0.0.1:{8000 + offset}", 30))
         assert loudest > 300, f"a listener heard only silence (RMS {loudest:.0f})"
+
+        # The console: no LiveKit INFO line (one per API call), no SDP, no host DEBUG.
+        console = log.read_text(errors="replace")
+        for noise in ("\tINFO\t", "a=rtpmap", "v=0\r", '"level": "DEBUG"', '"level": "INFO"'):
+            assert noise not in console, f"console shows {noise!r}:\n{console[-2000:]}"
+        logs = run_dir / "logs"
+        for part in ("livekit", "postgres", "redis", "api", "host-1", "host-2"):
+            assert (logs / f"{part}.log").stat().st_size > 0, f"no log for {part}"
+
+        # A part that dies is restarted, and the console says so.
+        supervisor = station.control(run_dir).supervisor
+        worker = supervisor.getProcessInfo("host-2")["pid"]
+        os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while "host-2 is up again" not in log.read_text(errors="replace"):
+            assert time.monotonic() < deadline, f"host-2 not restarted:\n{log.read_text()[-2000:]}"
+            time.sleep(0.5)
+        assert f"host-2 died (pid {worker}); restarting it" in log.read_text()
 
         second = subprocess.run(
             [sys.executable, "-m", "radio24.cli", "run"], cwd=rack.ROOT, env=env,
