@@ -20,7 +20,7 @@ import pytest
 from livekit import rtc
 
 from agent.sound import integrated_loudness, true_peak_db
-from tests.host.conftest import RATE, Listener, Station, rms
+from tests.host.conftest import RATE, ROOT, Listener, Station, rms
 from tests.host.test_ptt import _publish_when_granted
 
 pytestmark = pytest.mark.integration
@@ -30,6 +30,14 @@ LATE_NIGHT = "2025-01-06T16:29:40+00:00"
 SILENT = 100  # int16 RMS of a 10 ms frame below which a listener hears nothing (-50 dBFS)
 LOUD = 300  # the host tests' "host audio" level
 TARGET_LUFS, CEILING_DBTP = -16.0, -1.0
+
+
+@pytest.fixture
+def prompts_dir(tmp_path: Path) -> Path:
+    """The whole default station, music and all (the host tests' copy is talk-only)."""
+    folder = tmp_path / "prompts"
+    shutil.copytree(ROOT / "prompts", folder)
+    return folder
 
 
 class Recorder(Listener):
@@ -95,6 +103,15 @@ async def _start(station: Station, identity: str = "anchor") -> tuple[Recorder, 
     return listener, first
 
 
+def _keep(station: Station, name: str, pcm: np.ndarray) -> None:
+    """The recording beside the worker's log, to listen to when a figure is off."""
+    with wave.open(str(station.artifacts / name), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(pcm.tobytes())
+
+
 def _longest_silence(listener: Recorder, start: float, end: float) -> float:
     heard = [at for at, v in listener.levels if start <= at <= end and v > SILENT]
     marks = [start, *heard, end]
@@ -121,6 +138,7 @@ async def test_a_minute_at_broadcast_loudness_and_a_press_fades_the_track(
         await asyncio.sleep(60)
         end = first + 60
         pcm = listener.pcm(first, end)
+        _keep(offline_station, "minute.wav", pcm)
         assert pcm.size >= 55 * RATE, f"only {pcm.size / RATE:.1f} s of the minute arrived"
         loudness = integrated_loudness(pcm)
         peak = true_peak_db(pcm)
