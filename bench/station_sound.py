@@ -29,6 +29,7 @@ import secrets
 import shutil
 import signal
 import time
+import wave
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -117,12 +118,19 @@ def _report(
         for i in range(0, pcm.size - 60 * RATE + 1, 60 * RATE)
     ]
     _spectrogram(pcm[: 60 * RATE], RESULTS / "station_sound.png", args.clock)
+    with wave.open(str(LOGS / "recording.wav"), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(pcm.tobytes())
     return {
         "seconds_recorded": round(pcm.size / RATE, 1),
         "integrated_lufs": round(integrated_loudness(pcm), 2),
         "integrated_lufs_per_minute": minutes,
         "true_peak_dbtp": round(true_peak_db(pcm), 2),
         "clipped_samples": int(np.sum(np.abs(pcm.astype(np.int32)) >= 32767)),
+        # Where the loudest sample is, to find it in the recording (test-artifacts/).
+        "loudest_sample_at_s": round(int(np.argmax(np.abs(pcm.astype(np.int32)))) / RATE, 2),
         "longest_silence_s": round(max(gaps), 2),
         "share_on_air": round(len(heard) / max(len(levels), 1), 3),
         "join_to_sound_s": joins,
