@@ -1,4 +1,4 @@
-"""What pages see: the segment on air, who holds the floor, how many listen.
+"""What pages see: the segment on air, what is playing, who holds the floor, how many listen.
 
 Shown two ways: as the host participant's attributes (pages in the room read them) and on the
 board (Redis, for the API's live events). Both are best effort: a failed update is skipped and
@@ -16,11 +16,13 @@ from livekit import rtc
 from agent.board import Board
 from agent.director import Lineup
 from agent.floor import FloorState
+from agent.media import MediaItem
 
 log = logging.getLogger("radio24.display")
 
 FLOOR_ATTRIBUTE = "radio24.floor"
 SEGMENT_ATTRIBUTE = "radio24.segment"
+NOW_PLAYING_ATTRIBUTE = "radio24.now_playing"
 
 
 class Display:
@@ -63,6 +65,17 @@ class Display:
             "segment",
             {"segment": value, "next": following},
             state_fields={"segment": value, "next": following},
+        )
+
+    async def now_playing(self, item: MediaItem | None) -> None:
+        """The track on air (title, artist), or nothing (`null`) while the host talks.
+        Jingles, beds and idents are the station's own sound, not "playing"."""
+        value = None
+        if item is not None and item.kind == "track":
+            value = {"title": item.title, "artist": item.artist, "kind": item.kind}
+        await self._attribute(NOW_PLAYING_ATTRIBUTE, value)
+        await self._board.show(
+            "now_playing", {"now_playing": value}, state_fields={"now_playing": value}
         )
 
     async def floor(self, state: FloorState) -> None:

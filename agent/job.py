@@ -36,7 +36,9 @@ from agent.director import ProgramDirector
 from agent.display import Display
 from agent.floor import Floor
 from agent.host import Host
+from agent.media import load_library
 from agent.memory import recall_quotes
+from agent.music import MusicPlanner
 from agent.offline_voice import OfflineTTS
 from agent.on_air import OnAirLoop
 from agent.posts import PostQueue
@@ -160,7 +162,8 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
         await pool.open(wait=False)
         folder = Path(settings.radio_prompts_dir)
         programme = await _first_programme(folder, board, stop)
-        director = ProgramDirector(programme, station_clock(settings))
+        clock = station_clock(settings)
+        director = ProgramDirector(programme, clock)
         floor = Floor(lambda: datetime.now(UTC), timedelta(seconds=settings.max_turn_seconds))
         aired = parts["aired"] = AiredLog(pool)
         posts = PostQueue(redis, aired, consumer=settings.host_consumer)
@@ -168,8 +171,12 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
         tts.prewarm()
         memory = _memory(settings)
         display = Display(room, board)
-        transmitter = parts["transmitter"] = Transmitter(room)
+        station = programme.station
+        transmitter = parts["transmitter"] = Transmitter(
+            room, target_lufs=station.loudness_target_lufs, ceiling_dbtp=station.true_peak_dbtp
+        )
         await transmitter.start()
+        planner = await _planner(folder, programme, clock)
 
         async def recall(topic: str) -> list[dict[str, Any]]:
             return list(await recall_quotes(await memory(), topic))
@@ -211,6 +218,8 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
             aired=aired,
             display=display,
             language=programme.station.language,
+            transmitter=transmitter,
+            planner=planner,
         )
         desk = parts["desk"] = CallInDesk(
             room=room,
@@ -235,6 +244,9 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
         async def programme_changed(new: Programme) -> None:
             director.replace_programme(new)
             loop.programme_changed()
+            loudness = new.station
+            transmitter.configure(loudness.loudness_target_lufs, loudness.true_peak_dbtp)
+            loop.replace_library(await _planner(folder, new, clock))
 
         keep("on-air", loop.run)
         keep("on-air-watch", loop.watch)
@@ -246,6 +258,24 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
         log.exception("host could not go on air")
         ctx.shutdown("host could not go on air")
         raise
+
+
+async def _planner(
+    folder: Path, programme: Programme, clock: Callable[[], datetime]
+) -> MusicPlanner | None:
+    """The music planner over the programme's media folder (read in a thread), or None when
+    the station has no media; bad files are left out (and reported by `prompts check`)."""
+    if not programme.station.media:
+        return None
+    try:
+        library = await asyncio.to_thread(load_library, folder, programme)
+    except Exception:
+        log.warning("could not read the media folder; talk only", exc_info=True)
+        return None
+    for problem in library.problems:
+        log.warning("media file skipped", extra={"file": problem.file, "line": problem.line})
+    log.info("media library", extra={"items": len(library.items), **library.counts()})
+    return MusicPlanner(library, clock)
 
 
 async def _kept(name: str, factory: Callable[[], Coroutine[Any, Any, Any]]) -> None:

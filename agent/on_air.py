@@ -6,6 +6,11 @@ the caller who just spoke, renew the session, or ask the director for the next c
 report to the director what actually aired, and log it. The call-in desk pre-empts the loop: it
 cancels the current step (cutting the host) before a caller is heard, and nothing starts while
 the floor is held. As-aired records go to one ordered writer, off the step's path.
+
+With a media library (station.yaml `media:`) a step may be music instead of talk: where the
+director has nothing time-critical (an ID, a new segment, a post), the music planner decides
+between talk and a track or jingle, with room up to the next ID minute or the segment's end. A
+station ID opens with an ident, and the segment's bed plays under the talk.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from livekit import rtc
@@ -33,9 +39,14 @@ from agent.call_in import CallInDesk
 from agent.director import Cue, CueKind, ProgramDirector, StationState
 from agent.display import Display
 from agent.floor import Turn
+from agent.media import MediaItem
+from agent.music import MusicPlanner, Play
 from agent.posts import Post, PostQueue
+from agent.prompts import Segment
 from agent.sessions import SessionKeeper
 from agent.settings import HostSettings
+from agent.sound import SAMPLE_RATE, MediaError
+from agent.transmitter import Transmitter
 from agent.voice import Aired, Line, Voice
 
 log = logging.getLogger("radio24.on_air")
@@ -64,6 +75,8 @@ class OnAirLoop:
         aired: AiredLog,
         display: Display,
         language: str,
+        transmitter: Transmitter | None = None,
+        planner: MusicPlanner | None = None,
     ) -> None:
         self._room = room
         self._settings = settings
@@ -91,6 +104,11 @@ class OnAirLoop:
         self._usage: dict[str, tuple[int, int, int, int]] = {}
         self._writes: asyncio.Queue[Callable[[], Awaitable[Any]]] = asyncio.Queue()
         self.aired_lines = 0
+        self._transmitter = transmitter
+        self.planner = planner
+        self._ident_for: datetime | None = None  # the ID minute whose ident has aired
+        self._segue = False  # the last step ended with music: the next one follows at once
+        self._bed_run: tuple[MediaItem, str, datetime, float] | None = None
 
     # --- wiring ------------------------------------------------------------------------------
 
@@ -137,6 +155,8 @@ class OnAirLoop:
         """Cut whatever the host is doing and wait until it has stopped (a caller pressed)."""
         step = self._step
         self._answer_cancelled()
+        if self._transmitter is not None:
+            self._transmitter.hush()  # music and bed out before the caller is on air
         session = self._sessions.session
         if session is not None:
             with contextlib.suppress(Exception):
@@ -153,7 +173,7 @@ class OnAirLoop:
             # host: the voice then speaks straight to the transmitter.
             ready = (self.desk is None or not self.desk.held) and self.listener_count() > 0
             answer_due = self._answer is not None or self._thank_caller
-            gap = self.silence_gap if not answer_due else 0.0
+            gap = self.silence_gap if not (answer_due or self._segue) else 0.0
             if ready and time.monotonic() - self._quiet_since >= gap:
                 return
             self._wake.clear()
@@ -161,12 +181,15 @@ class OnAirLoop:
                 await asyncio.wait_for(self._wake.wait(), 0.1)
 
     async def _one_step(self) -> None:
+        self._segue = False
         if self._answer is not None or self._thank_caller:
             await self._answer_caller()
             return
         if self._sessions.renewal_due():
             await self._sessions.renew(list(self._recent)[-6:])
             self._instructions = None
+            return
+        if await self._air_music():
             return
         await self._air_next_cue()
 
@@ -232,6 +255,120 @@ class OnAirLoop:
         self._instructions = None
         self._display.forget()
 
+    # --- music, idents and the bed -----------------------------------------------------------
+
+    async def _air_music(self) -> bool:
+        """Music instead of talk when the planner says so; True if this step was music.
+
+        Before a station ID its ident plays (then the spoken ID follows in the same step);
+        before talk the segment's bed comes up under it.
+        """
+        if self.planner is None or self._transmitter is None or not self.planner.library.items:
+            return False
+        cue = self.director.cue(self._state())
+        if cue.kind is CueKind.STATION_ID and cue.id_minute != self._ident_for:
+            ident = self.planner.ident(cue.segment)
+            if ident is not None:
+                await self._bed_for(None)
+                if await self._play(ident, cue.segment):
+                    self._ident_for = cue.id_minute
+        if cue.kind is CueKind.CONTINUE:
+            choice = self.planner.next_item(cue.segment, self._until())
+            if isinstance(choice, Play):
+                log.info("on air", extra={"cue": "music", "kind": choice.item.kind})
+                await self._bed_for(None)
+                if await self._play(choice.item, cue.segment):
+                    self._segue = True
+                    return True
+        await self._bed_for(cue.segment)
+        return False
+
+    async def _play(self, item: MediaItem, segment: Segment) -> bool:
+        """Air one file to its end (a press cancels the step, which fades it out); log it.
+        False if the file cannot air (it is skipped for the planner's repeat window)."""
+        assert self._transmitter is not None and self.planner is not None
+        try:
+            samples = await self._transmitter.prepared(item.path)
+        except (MediaError, OSError) as exc:
+            log.warning("media file skipped", extra={"file": item.name, "why": str(exc)})
+            self.planner.aired(segment.id, item, self.director.lineup().at, 0.0)
+            return False
+        started, at, t0 = _now(), self.director.lineup().at, time.monotonic()
+        self._show_playing(item)
+        try:
+            await self._transmitter.play(samples)
+        finally:
+            seconds = min(time.monotonic() - t0, len(samples) / SAMPLE_RATE)
+            self.planner.aired(segment.id, item, at, seconds)
+            self._log_music(item, segment.id, started, seconds)
+            self._show_playing(None)
+        return True
+
+    async def _bed_for(self, segment: Segment | None) -> None:
+        """The segment's bed under the talk (None: no bed), and its run in the as-aired log."""
+        assert self._transmitter is not None and self.planner is not None
+        item = self.planner.bed(segment) if segment is not None else None
+        run = self._bed_run
+        if run is not None and (item is None or item.name != run[0].name):
+            self._bed_run = None
+            self._log_music(run[0], run[1], run[2], time.monotonic() - run[3])
+        if item is None:
+            self._transmitter.set_bed(None)
+            return
+        try:
+            samples = await self._transmitter.prepared(item.path)
+        except (MediaError, OSError) as exc:
+            log.warning("media file skipped", extra={"file": item.name, "why": str(exc)})
+            self._transmitter.set_bed(None)
+            return
+        self._transmitter.set_bed(samples, key=item.name)
+        if self._bed_run is None:
+            assert segment is not None
+            self._bed_run = (item, segment.id, _now(), time.monotonic())
+
+    def _until(self) -> datetime:
+        """The next fixed-time event: the next station-ID minute or the segment's end."""
+        lineup = self.director.lineup()
+        ends, at = lineup.current.ends, lineup.at
+        minutes = sorted(self.director.programme.schedule.station_id_minutes)
+        if not minutes:
+            return ends
+        hour = at.replace(minute=0, second=0, microsecond=0)
+        later = [hour.replace(minute=m) for m in minutes if hour.replace(minute=m) > at]
+        next_id = later[0] if later else (hour + timedelta(hours=1)).replace(minute=minutes[0])
+        return min(ends, next_id)
+
+    def _log_music(self, item: MediaItem, segment: str, started: datetime, seconds: float) -> None:
+        async def write() -> None:
+            await self._aired.music(
+                file=item.name,
+                title=item.title,
+                artist=item.artist or None,
+                segment=segment,
+                started_at=started,
+                duration_seconds=seconds,
+            )
+
+        self._writes.put_nowait(write)
+
+    def _show_playing(self, item: MediaItem | None) -> None:
+        """Pages' "now playing", off the step's path (a cut must not wait for it)."""
+        task = asyncio.ensure_future(self._display.now_playing(item))
+        self._left_tasks.add(task)
+        task.add_done_callback(self._shown)
+
+    def _shown(self, task: asyncio.Future[None]) -> None:
+        self._left_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("could not show what is playing", exc_info=task.exception())
+
+    def replace_library(self, planner: MusicPlanner | None) -> None:
+        """A producer's edit changed the media folder: plan from the new library."""
+        if planner is None or self.planner is None:
+            self.planner = planner
+        else:
+            self.planner.replace_library(planner.library)
+
     # --- what aired --------------------------------------------------------------------------
 
     def _log(self, aired: Aired, post: Post | None) -> None:
@@ -240,6 +377,8 @@ class OnAirLoop:
         self.aired_lines += 1
         self._recent.append(aired.text[:120])
         segment = self.director.on_air_segment().id
+        if self.planner is not None:
+            self.planner.aired_talk(segment, (aired.ended - aired.started).total_seconds())
 
         async def write() -> None:
             ref = await self._aired.host_utterance(
@@ -431,6 +570,10 @@ class OnAirLoop:
         if fresh:
             return fresh[0]
         return min(lines, key=lambda line: _last_index(recent, line[:120]))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _last_index(items: list[str], value: str) -> int:

@@ -329,6 +329,12 @@ class SpeechChain:
         return self.limiter.latency
 
     def process(self, block: np.ndarray) -> np.ndarray:
+        limited = self.limiter.process(self.level(block))
+        return to_int16(limited) if block.dtype == np.int16 else limited
+
+    def level(self, block: np.ndarray) -> np.ndarray:
+        """The leveller alone (float32 out, no delay): for a mix that limits once, after
+        the sum."""
         x = to_float(block)
         out = np.empty_like(x)
         done = 0
@@ -344,8 +350,7 @@ class SpeechChain:
             if self._pos == BLOCK:
                 self._step(self._power / BLOCK)
                 self._pos, self._power = 0, 0.0
-        limited = self.limiter.process(out)
-        return to_int16(limited) if block.dtype == np.int16 else limited
+        return out
 
     def _step(self, power: float) -> None:
         """Every 10 ms: update the speech level and move the gain one step toward the target."""
@@ -428,7 +433,18 @@ class BedMixer:
             return np.zeros(0, np.int16)
         if b is not None and b.size != n:
             b = np.concatenate([b[:n], np.zeros(max(0, n - b.size), np.float32)])
-        speaking = v is not None and float(np.sqrt(np.mean(v * v))) > self._threshold
+        out = np.zeros(n, np.float32) if v is None else v.copy()
+        ducked = self.duck(v if v is not None else np.zeros(n, np.float32), b)
+        if ducked is not None:
+            out += ducked
+        return to_int16(self.limiter.process(out))
+
+    def duck(self, key: np.ndarray, bed: np.ndarray | None) -> np.ndarray | None:
+        """The bed at its ducking gain for this block (float32, no limiter), keyed by `key`
+        (the speech, or anything the bed must sit under); None without a bed. For a mix that
+        limits once, after the sum."""
+        v, b, n = to_float(key), None if bed is None else to_float(bed), key.size
+        speaking = float(np.sqrt(np.mean(v * v))) > self._threshold if n else False
         self._quiet = 0 if speaking else self._quiet + n
         target = self.duck_db if self._quiet < self._hold else self.open_db
         start = self._gain_db
@@ -437,11 +453,10 @@ class BedMixer:
         else:
             end = min(target, start + self._up * n)
         self._gain_db = end
-        out = np.zeros(n, np.float32) if v is None else v.copy()
-        if b is not None:
-            ramp = np.linspace(start, end, n + 1, dtype=np.float32)[1:]
-            out += b * np.power(10.0, ramp / 20.0, dtype=np.float32)
-        return to_int16(self.limiter.process(out))
+        if b is None:
+            return None
+        ramp = np.linspace(start, end, n + 1, dtype=np.float32)[1:]
+        return b * np.power(10.0, ramp / 20.0, dtype=np.float32)
 
 
 class Loop:

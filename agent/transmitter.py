@@ -3,10 +3,13 @@
 Everything the host puts on air passes here: the AgentSession's voice (the Realtime model or the
 offline voice — this is the session's `voice.io.AudioOutput`, so RoomIO keeps only captions),
 programme items the on-air loop plays itself (music, jingles), and a bed looping underneath,
-ducked under speech. A 10 ms mixer sums them, runs the live sound chain and hands the block to
-one `rtc.AudioSource`, which paces it. Owning the track here, not in the session, is what keeps
-it to one track across session renewals, and why a listener who joins an idle station hears the
-bed at once instead of waiting for RoomIO to publish.
+ducked under speech. A 10 ms mixer levels the voice (`sound.SpeechChain`, the leveller alone),
+ducks the bed under it (`sound.BedMixer`), sums the three and passes the sum through ONE
+true-peak limiter (`sound.TruePeakLimiter`, ~6 ms of delay) before one `rtc.AudioSource`, which
+paces it. Files are decoded and brought to the station's loudness in a thread
+(`sound.PreparedSounds`), never on the event loop. Owning the track here, not in the session,
+is what keeps it to one track across session renewals, and why a listener who joins an idle
+station hears the bed at once instead of waiting for RoomIO to publish.
 
 The AudioOutput contract (livekit-agents 1.8.9, `voice/io.py`): `capture_frame` opens a
 playback segment, `flush` closes it, `clear_buffer` drops what has not played; every segment is
@@ -22,10 +25,23 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from livekit import rtc
 from livekit.agents.voice import io
+
+from agent.sound import (
+    BedMixer,
+    Fader,
+    Loop,
+    PreparedSounds,
+    SpeechChain,
+    TruePeakLimiter,
+    edge_envelope,
+    fade_curve,
+    to_int16,
+)
 
 log = logging.getLogger("radio24.transmitter")
 
@@ -34,12 +50,20 @@ BLOCK = RATE // 100  # 10 ms
 TRACK_NAME = "radio24-host"
 # How far the mixer may run ahead of the listener: small, so a reply starts at once.
 QUEUE_MS = 60
-# The bed under speech, and how fast it dips and comes back (per 10 ms block).
-BED_GAIN = 0.5
-DUCKED_GAIN = 0.1  # -20 dB under the bed's own level while anyone speaks
-DUCK_ATTACK = 0.35
-DUCK_RELEASE = 0.04
-FADE_SAMPLES = RATE // 50  # 20 ms: cuts and item ends without a click
+# Item edges: a few ms at a file's own start and end so nothing clicks; a cut (a caller
+# pressed, the bed changes) is a quick fade, short enough that the caller is not talked over.
+EDGE_SAMPLES = RATE // 200  # 5 ms
+CUT_SECONDS = 0.25
+BED_FADE_SECONDS = 0.6
+# Under speech the bed sits this far under its prepared level (both are at the station's
+# loudness, so this is how far under the voice it is); between phrases it comes up to BED_OPEN_DB.
+BED_DUCK_DB = -20.0
+BED_OPEN_DB = -10.0
+# A track the host talks over (its intro) dips this far under the voice.
+ITEM_DUCK_DB = -12.0
+# Listeners hear the track after Opus: decoding rebuilds peaks up to ~0.7 dB over what went in
+# (measured through the SFU in tests/host/test_sound.py), so the live limiter leaves room for it.
+CODEC_HEADROOM_DB = 1.0
 
 Chain = Callable[[np.ndarray], np.ndarray]  # float32 block in, float32 block out
 
@@ -76,14 +100,40 @@ class _Segment:
 
 @dataclass
 class _Item:
-    """A programme item the loop plays (music, jingle): samples at 48 kHz mono float32."""
+    """A programme item the loop plays (music, jingle): prepared samples, 48 kHz mono float32."""
 
     samples: np.ndarray
     pos: int = 0
     done: asyncio.Future[int] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
-    fade_out_from: int | None = None
+    cut_at: int | None = None  # where a cut's fade began
+
+    def block(self, n: int) -> np.ndarray:
+        """The item's next `n` samples (zero-padded at its end), faded at its edges or cut."""
+        length, start = len(self.samples), self.pos
+        if self.cut_at is not None:
+            length = min(length, self.cut_at + CUT_SAMPLES)
+        chunk = self.samples[start : min(start + n, length)]
+        gain = edge_envelope(length, start, len(chunk), EDGE_SAMPLES, EDGE_SAMPLES)
+        if self.cut_at is not None:
+            into = np.arange(start, start + len(chunk)) - self.cut_at
+            gain = gain * _CUT_CURVE[np.clip(into, 0, CUT_SAMPLES - 1)]
+        self.pos = start + len(chunk)
+        out = np.zeros(n, np.float32)
+        out[: len(chunk)] = chunk * gain
+        return out
+
+    @property
+    def over(self) -> bool:
+        end = len(self.samples)
+        if self.cut_at is not None:
+            end = min(end, self.cut_at + CUT_SAMPLES)
+        return self.pos >= end
+
+
+CUT_SAMPLES = int(CUT_SECONDS * RATE)
+_CUT_CURVE = fade_curve(CUT_SAMPLES)[::-1].copy()
 
 
 class VoiceFeed(io.AudioOutput):
@@ -166,21 +216,43 @@ class VoiceFeed(io.AudioOutput):
 
 
 class Transmitter:
-    def __init__(self, room: rtc.Room, *, chain: Chain | None = None) -> None:
+    def __init__(
+        self,
+        room: rtc.Room,
+        *,
+        target_lufs: float = -16.0,
+        ceiling_dbtp: float = -1.0,
+        chain: Chain | None = None,
+    ) -> None:
         self._room = room
         self._chain = chain
         self._source = rtc.AudioSource(RATE, 1, queue_size_ms=QUEUE_MS)
         self._wake = asyncio.Event()
         self._feed: VoiceFeed | None = None
         self._item: _Item | None = None
-        self._bed: np.ndarray | None = None
-        self._bed_pos = 0
-        self._bed_gain = BED_GAIN
+        self._fading: list[_Item] = []  # cut items finishing their fade (a crossfade)
+        self._bed: Loop | None = None
+        self._bed_key: object = None
+        self._bed_fader = Fader(0.0)
+        self._old_bed: tuple[Loop, Fader] | None = None  # the bed fading out under a new one
         self._mixer: asyncio.Task[None] | None = None
         self.publication: rtc.LocalTrackPublication | None = None
         self.voice_active = False  # the session's voice is on air this block
         self.voice_at = time.monotonic()  # when the voice last had audio on air
         self.blocks = 0
+        self.configure(target_lufs, ceiling_dbtp)
+
+    def configure(self, target_lufs: float, ceiling_dbtp: float) -> None:
+        """The station's loudness target and ceiling (station.yaml); new ones re-prepare files."""
+        key = (float(target_lufs), float(ceiling_dbtp))
+        if getattr(self, "_loudness", None) == key:
+            return
+        self._loudness = key
+        self.sounds = PreparedSounds(*key)
+        self._leveller = SpeechChain(*key)
+        self._bed_ducker = BedMixer(*key[1:], duck_db=BED_DUCK_DB, open_db=BED_OPEN_DB)
+        self._item_ducker = BedMixer(*key[1:], duck_db=ITEM_DUCK_DB, open_db=0.0)
+        self._limiter = TruePeakLimiter(ceiling_dbtp - CODEC_HEADROOM_DB)
 
     # --- life --------------------------------------------------------------------------------
 
@@ -213,44 +285,84 @@ class Transmitter:
 
     # --- programme items and the bed ---------------------------------------------------------
 
+    async def prepared(self, path: str | Path) -> np.ndarray:
+        """A file decoded and brought to the station's loudness, in a thread (cached).
+        Raises `sound.MediaError` for a file that cannot air."""
+        return await asyncio.to_thread(self.sounds.get, path)
+
     async def play(self, samples: np.ndarray) -> float:
         """Play an item to its end; returns seconds played. Cancelling fades it out."""
-        self._finish_item()
+        self.stop_item()
         item = _Item(samples=np.asarray(samples, dtype=np.float32))
         self._item = item
         self._wake.set()
         try:
             played = await asyncio.shield(item.done)
         except asyncio.CancelledError:
-            if not item.done.done():
-                item.fade_out_from = item.pos
+            if self._item is item:
+                self.stop_item()
             raise
         return played / RATE
 
     def stop_item(self) -> None:
-        if self._item is not None and self._item.fade_out_from is None:
-            self._item.fade_out_from = self._item.pos
+        """Fade the item on air out (it finishes its fade while the next one starts)."""
+        item, self._item = self._item, None
+        if item is None:
+            return
+        if item.cut_at is None:
+            item.cut_at = item.pos
+        self._fading.append(item)
+        if not item.done.done():
+            item.done.set_result(item.pos)
 
-    def set_bed(self, samples: np.ndarray | None) -> None:
-        """Loop `samples` under everything (None: no bed)."""
-        self._bed = None if samples is None or not len(samples) else samples.astype(np.float32)
-        self._bed_pos = 0
+    def set_bed(self, samples: np.ndarray | None, key: object = None) -> None:
+        """Loop `samples` under the talk (None: fade the bed out). The same `key` as the bed
+        already playing keeps it going where it is (each talk step names its segment's bed)."""
+        playing = self._bed is not None and key is not None and key == self._bed_key
+        if playing and samples is not None and len(samples):
+            self._bed_fader.to(1.0, BED_FADE_SECONDS)
+            self._wake.set()
+            return
+        if self._bed is not None and self._bed_fader.gain > 0:
+            fader = self._bed_fader
+            fader.to(0.0, BED_FADE_SECONDS)
+            self._old_bed = (self._bed, fader)
+        self._bed, self._bed_key = None, None
+        if samples is not None and len(samples):
+            self._bed = Loop(np.asarray(samples, dtype=np.float32))
+            self._bed_key = key
+            self._bed_fader = Fader(0.0)
+            self._bed_fader.to(1.0, BED_FADE_SECONDS)
         self._wake.set()
+
+    def hush(self) -> None:
+        """Everything but the voice out, quickly (a caller is about to be on air)."""
+        self.stop_item()
+        if self._bed is not None:
+            self._bed_fader.to(0.0, CUT_SECONDS)
 
     @property
     def item_playing(self) -> bool:
         return self._item is not None
 
     def _finish_item(self) -> None:
-        item, self._item = self._item, None
-        if item is not None and not item.done.done():
-            item.done.set_result(item.pos)
+        for item in [self._item, *self._fading]:
+            if item is not None and not item.done.done():
+                item.done.set_result(item.pos)
+        self._item, self._fading = None, []
 
     # --- the mixer ---------------------------------------------------------------------------
 
     def _idle(self) -> bool:
         feed = self._feed
-        return self._bed is None and self._item is None and (feed is None or not feed.buffered)
+        bed_silent = self._bed is None or (self._bed_fader.done and self._bed_fader.gain == 0)
+        return (
+            bed_silent
+            and self._old_bed is None
+            and self._item is None
+            and not self._fading
+            and (feed is None or not feed.buffered)
+        )
 
     async def _mix(self) -> None:
         while True:
@@ -259,8 +371,7 @@ class Transmitter:
                 if self._idle():
                     await self._wake.wait()
                     continue
-            block = self._block()
-            pcm = np.clip(block * 32768.0, -32768, 32767).astype(np.int16)
+            pcm = to_int16(self._block())
             try:
                 await self._source.capture_frame(rtc.AudioFrame(pcm.tobytes(), RATE, 1, BLOCK))
             except Exception:
@@ -269,42 +380,43 @@ class Transmitter:
             self.blocks += 1
 
     def _block(self) -> np.ndarray:
-        out = np.zeros(BLOCK, dtype=np.float32)
+        """One 10 ms block: voice (levelled) + item (ducked under the voice) + bed (ducked),
+        then the one limiter."""
         voice = self._feed.next_block(BLOCK) if self._feed is not None else None
         self.voice_active = voice is not None
+        out = np.zeros(BLOCK, dtype=np.float32)
         if voice is not None:
             self.voice_at = time.monotonic()
-            out[: len(voice)] += voice
-        item = self._item
-        if item is not None:
-            out += self._item_block(item)
-        if self._bed is not None:
-            speaking = self.voice_active or item is not None
-            target = DUCKED_GAIN if speaking else BED_GAIN
-            rate = DUCK_ATTACK if speaking else DUCK_RELEASE
-            self._bed_gain += (target - self._bed_gain) * rate
-            out += self._bed_block() * self._bed_gain
+            out[: len(voice)] = voice
+            out = self._leveller.level(out)
+        key = out
+        music = np.zeros(BLOCK, dtype=np.float32)
+        if self._item is not None:
+            item = self._item
+            music += item.block(BLOCK)
+            if item.over:
+                self._item = None
+                if not item.done.done():
+                    item.done.set_result(item.pos)
+        for item in list(self._fading):
+            music += item.block(BLOCK)
+            if item.over:
+                self._fading.remove(item)
+        if music.any():
+            ducked = self._item_ducker.duck(key, music)
+            out = out + ducked if ducked is not None else out
+        if self._bed is not None or self._old_bed is not None:
+            bed = np.zeros(BLOCK, dtype=np.float32)
+            if self._bed is not None:
+                bed += self._bed_fader.apply(self._bed.next(BLOCK))
+            if self._old_bed is not None:
+                old, fader = self._old_bed
+                bed += fader.apply(old.next(BLOCK))
+                if fader.done:
+                    self._old_bed = None
+            ducked = self._bed_ducker.duck(key, bed)
+            if ducked is not None:
+                out = out + ducked
         if self._chain is not None:
             out = self._chain(out)
-        return out
-
-    def _item_block(self, item: _Item) -> np.ndarray:
-        chunk = item.samples[item.pos : item.pos + BLOCK]
-        start = item.pos
-        item.pos += len(chunk)
-        if item.fade_out_from is not None:
-            ramp = 1.0 - (np.arange(start, start + len(chunk)) - item.fade_out_from) / FADE_SAMPLES
-            chunk = chunk * np.clip(ramp, 0.0, 1.0)
-            if start - item.fade_out_from >= FADE_SAMPLES:
-                chunk = np.zeros(0, dtype=np.float32)
-        if len(chunk) < BLOCK:
-            self._finish_item()
-            chunk = np.pad(chunk, (0, BLOCK - len(chunk)))
-        return chunk.astype(np.float32, copy=False)
-
-    def _bed_block(self) -> np.ndarray:
-        assert self._bed is not None
-        bed = self._bed
-        idx = (np.arange(BLOCK) + self._bed_pos) % len(bed)
-        self._bed_pos = (self._bed_pos + BLOCK) % len(bed)
-        return bed[idx]
+        return self._limiter.process(out)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -331,9 +332,13 @@ def silence_pcm(seconds: float) -> np.ndarray:
 
 @pytest.fixture
 def prompts_dir(tmp_path: Path) -> Path:
-    """A copy of the station's prompts, so a test may edit it."""
+    """A copy of the station's prompts, so a test may edit it: a talk-only station (these
+    tests tell the host's voice by its level, which music and a bed would hide); the station
+    with its music is tests/host/test_sound.py's."""
     folder = tmp_path / "prompts"
-    shutil.copytree(ROOT / "prompts", folder)
+    shutil.copytree(ROOT / "prompts", folder, ignore=shutil.ignore_patterns("media"))
+    station = folder / "station.yaml"
+    station.write_text(re.sub(r"(?m)^media:.*$", "", station.read_text()))
     return folder
 
 

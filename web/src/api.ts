@@ -10,6 +10,7 @@ export const RPC = { start: "start_turn", end: "end_turn", cancel: "cancel_turn"
 // Host participant attributes (agent/on_air.py): JSON strings.
 export const ATTR_FLOOR = "radio24.floor"; // {state: free|held, holder, since, deadline}
 export const ATTR_SEGMENT = "radio24.segment"; // {id, title, starts, ends, next: {id, title, starts}}
+export const ATTR_NOW_PLAYING = "radio24.now_playing"; // {title, artist, kind} or null
 export const TOPIC_TRANSCRIPTION = "lk.transcription";
 export const ATTR_SEGMENT_ID = "lk.segment_id";
 export const ATTR_FINAL = "lk.transcription_final";
@@ -210,6 +211,25 @@ export function toFloor(v: unknown): FloorInfo {
     since: str(pick(o, "since")),
     deadline: str(pick(o, "deadline")),
   };
+}
+
+export interface NowPlaying {
+  title: string;
+  artist: string;
+}
+
+/** The host's `now_playing` attribute: the track on air, or null while the host talks. */
+export function parseNowPlaying(raw: string | undefined): NowPlaying | null {
+  if (!raw) return null;
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    return null;
+  }
+  const o = obj(v);
+  const title = str(o.title);
+  return title ? { title, artist: str(o.artist) ?? "" } : null;
 }
 
 /** The host's `segment` attribute: JSON ({id,title} or {now,next}) or a plain segment id. */

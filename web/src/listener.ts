@@ -15,11 +15,13 @@ import {
 import {
   ATTR_FINAL,
   ATTR_FLOOR,
+  ATTR_NOW_PLAYING,
   ATTR_SEGMENT,
   ATTR_SEGMENT_ID,
   ApiError,
   DEFAULT_MAX_TURN_SECONDS,
   type FloorInfo,
+  type NowPlaying,
   DEFAULT_HOST_IDENTITY,
   MAX_POST_CHARS,
   type Post,
@@ -30,6 +32,7 @@ import {
   TOPIC_TRANSCRIPTION,
   api,
   newIdempotencyKey,
+  parseNowPlaying,
   parseSegmentAttribute,
   toFloor,
 } from "./api";
@@ -47,6 +50,9 @@ const ui = {
   nowTitle: $("#now-title"),
   nowUntil: $("#now-until"),
   nextTitle: $("#next-title"),
+  playing: $("#playing"),
+  playingTitle: $("#playing-title"),
+  playingArtist: $("#playing-artist"),
   floorLine: $("#floor-line"),
   join: $("#join"),
   joinForm: $<HTMLFormElement>("#join-form"),
@@ -124,6 +130,13 @@ function showLineup(now: SegmentInfo | null, next: SegmentInfo | null): void {
   if (next) {
     ui.nextTitle.textContent = next.starts ? `${formatTime(next.starts)} ${next.title}` : next.title;
   }
+}
+
+/** The track on air, next to the segment (text only: titles and artists come from files). */
+function showPlaying(playing: NowPlaying | null): void {
+  show(ui.playing, playing !== null);
+  ui.playingTitle.textContent = playing?.title ?? "";
+  ui.playingArtist.textContent = playing?.artist ? t("playing.by", { artist: playing.artist }) : "";
 }
 
 // --- connection state ---------------------------------------------------------------------------
@@ -357,6 +370,7 @@ function readHost(p: Participant | undefined): void {
   if (!p) return;
   const seg = parseSegmentAttribute(p.attributes[ATTR_SEGMENT]);
   showLineup(seg.now, seg.next);
+  showPlaying(parseNowPlaying(p.attributes[ATTR_NOW_PLAYING]));
   const raw = p.attributes[ATTR_FLOOR];
   if (raw) setFloor(toFloor(raw));
 }

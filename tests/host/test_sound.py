@@ -1,0 +1,255 @@
+"""The station sounds like radio, measured on what a listener receives through the real SFU
+(Opus-coded and decoded, as a page hears it): broadcast loudness under the true-peak ceiling,
+no clipping, no dead air, sound within a second of joining, the bed ducked under the voice, and
+a caller's press fading a track out. The host is the offline voice (the default station); its
+clock is set to the late-night segment, which carries a bed and music."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import shutil
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+from livekit import rtc
+
+from agent.sound import integrated_loudness, true_peak_db
+from tests.host.conftest import RATE, ROOT, Listener, Station, rms
+from tests.host.test_ptt import _publish_when_granted
+
+pytestmark = pytest.mark.integration
+
+# 01:29:40 in Tokyo on a Tuesday: late night, twenty seconds before the half-hour station ID.
+LATE_NIGHT = "2025-01-06T16:29:40+00:00"
+SILENT = 100  # int16 RMS of a 10 ms frame below which a listener hears nothing (-50 dBFS)
+LOUD = 300  # the host tests' "host audio" level
+TARGET_LUFS, CEILING_DBTP = -16.0, -1.0
+
+
+@pytest.fixture
+def prompts_dir(tmp_path: Path) -> Path:
+    """The whole default station, music and all (the host tests' copy is talk-only)."""
+    folder = tmp_path / "prompts"
+    shutil.copytree(ROOT / "prompts", folder)
+    return folder
+
+
+class Recorder(Listener):
+    """A listener that keeps the PCM it receives as well as each frame's level."""
+
+    def __init__(self, station: Station, identity: str) -> None:
+        super().__init__(station, identity)
+        self.frames: list[tuple[float, np.ndarray]] = []
+        self.playing: list[tuple[float, str | None]] = []  # now-playing attribute changes
+
+    async def join(self) -> None:
+        @self.room.on("participant_attributes_changed")
+        def _changed(changed: dict[str, str], participant: rtc.Participant) -> None:
+            if participant.identity == "host" and "radio24.now_playing" in changed:
+                self.playing.append((time.monotonic(), changed["radio24.now_playing"]))
+
+        await super().join()
+
+    async def _listen(self, track: rtc.Track) -> None:
+        async for ev in rtc.AudioStream(track, sample_rate=RATE, num_channels=1):
+            pcm = np.frombuffer(ev.frame.data, dtype=np.int16).copy()
+            at = time.monotonic()
+            self.levels.append((at, rms(pcm)))
+            self.frames.append((at, pcm))
+
+    def pcm(self, start: float, end: float) -> np.ndarray:
+        parts = [p for at, p in self.frames if start <= at <= end]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int16)
+
+
+def _more_music(prompts: Path, share: float = 0.5) -> None:
+    """The late-night segment with a larger music share, so one minute holds talk and a track
+    (at the default 0.25 the first track comes after about 80 s of talk)."""
+    seg = prompts / "segments" / "late_night.md"
+    seg.write_text(seg.read_text().replace("share: 0.25", f"share: {share}", 1))
+
+
+def _tone_bed(prompts: Path, hz: float = 55.0, seconds: float = 8.0) -> None:
+    """Replace the bed with a low tone, whose level in the mix can be read apart from speech."""
+    beds = prompts / "media" / "beds"
+    for old in beds.glob("*.ogg"):
+        old.unlink()
+    t = np.arange(int(seconds * RATE)) / RATE
+    tone = (0.3 * np.sin(2 * np.pi * hz * t) * 32767).astype(np.int16)
+    with wave.open(str(beds / "soft_pad.wav"), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(tone.tobytes())
+    sidecar = beds / "media.yaml"
+    sidecar.write_text(sidecar.read_text().replace("soft_pad.ogg", "soft_pad.wav"))
+
+
+async def _start(station: Station, identity: str = "anchor") -> tuple[Recorder, float]:
+    station.extra_env.update(RADIO_CLOCK_START=LATE_NIGHT, RADIO_CLOCK_SPEED="1")
+    station.start_worker()
+    await station.start_keeper()
+    listener = Recorder(station, identity)
+    await listener.join()
+    await listener.wait_for_host(60)
+    first = await listener.hears_host(20, level=LOUD)
+    assert first is not None, "the station never went on air"
+    return listener, first
+
+
+def _keep(station: Station, name: str, pcm: np.ndarray) -> None:
+    """The recording beside the worker's log, to listen to when a figure is off."""
+    with wave.open(str(station.artifacts / name), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(pcm.tobytes())
+
+
+def _longest_silence(listener: Recorder, start: float, end: float) -> float:
+    heard = [at for at, v in listener.levels if start <= at <= end and v > SILENT]
+    marks = [start, *heard, end]
+    return max(b - a for a, b in itertools.pairwise(marks))
+
+
+def _music_rows(station: Station) -> list[tuple[str, str, int]]:
+    with psycopg.connect(station.database_url) as conn:
+        return conn.execute(
+            "SELECT file, title, duration_ms FROM utterances WHERE kind = 'music' "
+            "ORDER BY started_at"
+        ).fetchall()
+
+
+async def test_a_minute_at_broadcast_loudness_and_a_press_fades_the_track(
+    offline_station: Station,
+) -> None:
+    """A minute of intro talk over the bed, the ident and spoken station ID, then a track:
+    -16 LUFS within 1 LU, true peak at or under -1 dBTP, no clipped sample, no silence over 2 s.
+    Then a caller presses during the track: it fades out at once and the log keeps what aired."""
+    _more_music(offline_station.prompts)
+    listener, first = await _start(offline_station)
+    try:
+        await asyncio.sleep(60)
+        end = first + 60
+        pcm = listener.pcm(first, end)
+        _keep(offline_station, "minute.wav", pcm)
+        assert pcm.size >= 55 * RATE, f"only {pcm.size / RATE:.1f} s of the minute arrived"
+        loudness = integrated_loudness(pcm)
+        peak = true_peak_db(pcm)
+        clipped = int(np.sum(np.abs(pcm.astype(np.int32)) >= 32767))
+        silence = _longest_silence(listener, first, end)
+        print(
+            f"\nminute: {loudness:.2f} LUFS, true peak {peak:.2f} dBTP, {clipped} clipped, "
+            f"longest silence {silence:.2f} s"
+        )
+        assert abs(loudness - TARGET_LUFS) <= 1.0, f"integrated loudness {loudness:.2f} LUFS"
+        assert peak <= CEILING_DBTP, f"true peak {peak:.2f} dBTP"
+        assert clipped == 0, f"{clipped} clipped samples"
+        assert silence <= 2.0, f"{silence:.2f} s of silence"
+
+        playing = [json.loads(v) for _, v in listener.playing if v and v != "null"]
+        assert playing and playing[-1]["title"], "pages were never told what is playing"
+        assert listener.host_attribute("radio24.now_playing") not in (None, "null"), (
+            "no track on air at the end of the minute"
+        )
+
+        # A caller presses during the track.
+        await listener.rpc("start_turn")
+        pressed = time.monotonic()
+        await _publish_when_granted(listener)
+        await asyncio.sleep(3.0)
+        held_loud = sum(
+            1 for at, v in listener.levels if pressed + 0.5 <= at <= time.monotonic() and v > LOUD
+        )
+        await listener.rpc("cancel_turn")
+        assert held_loud == 0, f"{held_loud * 10} ms of host audio while the caller held the floor"
+        deadline = time.monotonic() + 10
+        while True:
+            rows = _music_rows(offline_station)
+            tracks = [r for r in rows if r[0].startswith("music/")]
+            if tracks:
+                break
+            assert time.monotonic() < deadline, f"the track was not logged: {rows}"
+            await asyncio.sleep(0.3)
+        file, title, duration_ms = tracks[-1]
+        assert title and 5_000 < duration_ms < 70_000, (file, title, duration_ms)
+        assert any(r[0].startswith("idents/") for r in rows), f"no ident logged: {rows}"
+    finally:
+        await listener.leave()
+
+
+async def test_sound_within_a_second_of_joining_and_the_bed_under_the_voice(
+    offline_station: Station,
+) -> None:
+    """Ten listeners join one after another: each hears the station within 1 s (p95). Over the
+    anchor listener's recording, the bed (a 55 Hz tone here, to tell it from the voice) sits at
+    least 10 dB under the voice while the host speaks."""
+    _tone_bed(offline_station.prompts)
+    anchor, first = await _start(offline_station)
+    waits: list[float] = []
+    try:
+        for i in range(10):
+            joiner = Listener(offline_station, f"joiner-{i}")
+            began = time.monotonic()
+            await joiner.join()
+            heard = await joiner.hears_host(5, since=began, level=LOUD)
+            await joiner.leave()
+            waits.append((heard - began) if heard is not None else 5.0)
+            await asyncio.sleep(0.3)
+        p95 = float(np.percentile(waits, 95, method="linear"))
+        print(f"\njoin → first sound: {[round(w, 2) for w in waits]}, p95 {p95:.2f} s")
+        assert p95 <= 1.0, f"join → first sound p95 {p95:.2f} s ({waits})"
+
+        await asyncio.sleep(max(0.0, first + 30 - time.monotonic()))  # enough speech to read
+        under = _bed_under_voice(anchor.pcm(first, time.monotonic()))
+        print(
+            f"bed under the voice: median {np.median(under):.1f} dB, min {min(under):.1f} dB "
+            f"over {len(under)} speech windows"
+        )
+        assert len(under) >= 20, "too little speech over the bed to measure"
+        assert float(np.percentile(under, 10)) >= 10.0, (
+            f"the bed is not ducked: {sorted(under)[:5]}"
+        )
+    finally:
+        await anchor.leave()
+
+
+def _bed_under_voice(pcm: np.ndarray, hz: float = 55.0) -> list[float]:
+    """dB between the voice and the bed in each 200 ms window of speech that follows speech
+    (the duck has an 80 ms attack: a phrase's first window is left out)."""
+    n = RATE // 5  # 200 ms: 11 whole cycles of 55 Hz
+    t = np.arange(n) / RATE
+    cos, sin = np.cos(2 * np.pi * hz * t), np.sin(2 * np.pi * hz * t)
+    out, before = [], False
+    for i in range(0, pcm.size - n, n):
+        x = pcm[i : i + n].astype(np.float64) / 32768
+        total = float(np.mean(x * x))
+        tone = 2.0 * (np.dot(x, cos) ** 2 + np.dot(x, sin) ** 2) / n / n
+        voice = max(total - tone, 1e-12)
+        speech = 10 * np.log10(voice) > -35  # the host is speaking in this window
+        if speech and before and tone > 0:
+            out.append(10 * np.log10(voice / tone))
+        before = speech
+    return out
+
+
+def test_tone_bed_reads_apart_from_speech(tmp_path: Path) -> None:
+    """The ducking measurement's instrument: speech alone reads no bed, a bed 15 dB under
+    speech reads about 15 dB."""
+    from tests.host.conftest import speech_pcm
+
+    speech = speech_pcm().astype(np.float64)
+    speech *= 0.1 * 32768 / max(rms(speech.astype(np.int16)), 1)
+    t = np.arange(speech.size) / RATE
+    bed = np.sin(2 * np.pi * 55 * t) * np.sqrt(2) * 0.1 * 32768 * 10 ** (-15 / 20)
+    alone = _bed_under_voice(speech.astype(np.int16))
+    mixed = _bed_under_voice((speech + bed).astype(np.int16))
+    assert alone and min(alone) > 25
+    assert mixed and 12 < float(np.median(mixed)) < 18
+    shutil.rmtree(tmp_path, ignore_errors=True)
