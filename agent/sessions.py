@@ -24,6 +24,7 @@ from livekit.agents import (
     AgentSession,
     APIConnectOptions,
     CloseEvent,
+    CloseReason,
     ErrorEvent,
     llm,
     room_io,
@@ -180,7 +181,7 @@ class SessionKeeper:
     def _on_close(self, ev: CloseEvent) -> None:
         if ev.error is not None or not self._renewing:
             log.warning("host session closed", extra={"reason": str(ev.reason)})
-        if self._renewing or self._stopping:
+        if self._renewing or self._stopping or ev.reason == CloseReason.JOB_SHUTDOWN:
             return
         self.session = None
         self.ready.clear()
