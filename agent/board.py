@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -30,8 +29,6 @@ log = logging.getLogger("radio24.board")
 EVENTS = "radio24:events"
 STATE = "radio24:state"
 PROMPTS_STATUS = "radio24:prompts:status"
-HEARTBEAT = "radio24:host:heartbeat:"  # + room
-HEARTBEAT_MS = 2000  # renewed every 0.5 s: a dead host is noticed within 2 s
 
 
 class Board:
@@ -60,15 +57,6 @@ class Board:
     async def prompts_status(self, status: dict[str, Any]) -> None:
         self._prompts = json.dumps(status, ensure_ascii=False)
         self._start()
-
-    async def heartbeat(self, room: str, sid: str) -> None:
-        """Say this host is alive in `room` (the key expires after 3 s unless renewed)."""
-        value = json.dumps({"sid": sid, "at": time.time()})
-
-        async def beat() -> None:
-            await self._redis.set(HEARTBEAT + room, value, px=HEARTBEAT_MS)
-
-        await self._outage.attempt(lambda: within(self.timeout, beat))
 
     async def written(self) -> None:
         """Return when everything shown so far was written or dropped (for tests, shutdown)."""

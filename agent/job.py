@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosql
+import redis as sync_redis
 import redis.asyncio as aioredis
 from livekit.agents import AutoSubscribe, JobContext, llm
 from livekit.plugins import silero
@@ -53,6 +56,7 @@ log = logging.getLogger("radio24.job")
 WORKER_KEY = "radio24:host:worker"
 HEARTBEAT_KEY = "radio24:host:heartbeat:{room}"
 HEARTBEAT_SECONDS = 0.5
+HEARTBEAT_TTL_MS = 2000  # a dead host is noticed within 2 s
 PEOPLE = aiosql.from_path(
     Path(__file__).resolve().parent.parent / "db" / "queries" / "people.sql", "apsycopg"
 )
@@ -131,7 +135,8 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
     # The heartbeat starts first: the keeper must not take a slow-starting host for a dead one.
     room = ctx.room
     board = Board(redis)
-    keep("heartbeat", lambda: _heartbeat(board, room))
+    heartbeat = Heartbeat(settings.redis_url, room.name, room.local_participant.sid)
+    heartbeat.start()
 
     async def off_air(*_: Any) -> None:
         stop.set()
@@ -150,8 +155,7 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
             await board.aclose()
         with contextlib.suppress(Exception):
             await pool.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(redis.delete(HEARTBEAT_KEY.format(room=room.name)), 1.0)
+        await asyncio.to_thread(heartbeat.stop)
         with contextlib.suppress(Exception):
             await redis.aclose()
         log.info("host left")
@@ -227,7 +231,7 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
             settings=settings,
             floor=floor,
             sessions=sessions,
-            vad_model=silero.VAD.load(),
+            vad_model=ctx.proc.userdata.get("vad") or silero.VAD.load(),
             preempt=loop.preempt,
             turn_over=loop.turn_over,
             show_floor=display.floor,
@@ -296,11 +300,40 @@ async def _kept(name: str, factory: Callable[[], Coroutine[Any, Any, Any]]) -> N
         delay = min(delay * 2, 10.0)
 
 
-async def _heartbeat(board: Board, room: Any) -> None:
-    """Renew the host's heartbeat (2 s TTL) twice a second; the keeper reads it."""
-    while True:
-        await board.heartbeat(room.name, room.local_participant.sid)
-        await asyncio.sleep(HEARTBEAT_SECONDS)
+class Heartbeat:
+    """The host's heartbeat, renewed from a thread of its own.
+
+    It says "this host's process is alive", which is what the keeper needs to replace a dead
+    host at once. A thread keeps beating while the job's event loop is busy for a few seconds
+    (imports, a slow start on a loaded machine), which a loop task would not, and a live host
+    must never be taken for a dead one. Redis being down only means no beats (the keeper then
+    goes by LiveKit presence).
+    """
+
+    def __init__(self, redis_url: str, room: str, sid: str) -> None:
+        self._key = HEARTBEAT_KEY.format(room=room)
+        self._value = json.dumps({"sid": sid})
+        self._client = sync_redis.Redis.from_url(
+            redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
+        )
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        with contextlib.suppress(Exception):
+            self._client.delete(self._key)  # gone at once: the keeper need not wait for expiry
+        self._client.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(Exception):
+                self._client.set(self._key, self._value, px=HEARTBEAT_TTL_MS)
+            self._stop.wait(HEARTBEAT_SECONDS)
 
 
 def _ban_check(pool: AsyncConnectionPool) -> Callable[[str], Coroutine[Any, Any, bool]]:

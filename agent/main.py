@@ -8,7 +8,7 @@ pickling.
 
 from __future__ import annotations
 
-from livekit.agents import AgentServer, JobContext, JobRequest, cli
+from livekit.agents import AgentServer, JobContext, JobProcess, JobRequest, cli
 
 from agent.job import run_host, worker_registered
 from agent.settings import HostSettings
@@ -22,6 +22,23 @@ async def on_request(request: JobRequest) -> None:
 
 async def entrypoint(ctx: JobContext) -> None:
     await run_host(ctx, load(HostSettings))
+
+
+def prewarm(proc: JobProcess) -> None:
+    """Runs in each warm job process before any dispatch. The slow loads happen here, not on
+    the job's event loop: a job whose loop is blocked for seconds by imports starts speaking
+    late after a takeover (and cannot answer RPCs meanwhile)."""
+    import anyio._backends._asyncio  # noqa: F401  (imported on first use otherwise: ~0.2 s)
+    import httpx  # noqa: F401
+    from livekit.plugins import silero
+
+    proc.userdata["vad"] = silero.VAD.load()
+    settings = load(HostSettings)
+    if not settings.offline:
+        from livekit.plugins import openai
+
+        # Building a model (no connection yet) imports the Realtime types (~2 s on a busy box).
+        openai.realtime.RealtimeModel(api_key="prewarm", base_url=settings.openai_base_url)
 
 
 def _never_loaded() -> float:
@@ -41,6 +58,10 @@ def build_server(settings: HostSettings) -> AgentServer:
         # for an hour (the keeper dispatches it again on the next worker).
         load_fnc=_never_loaded,
         drain_timeout=settings.host_drain_seconds,
+        setup_fnc=prewarm,
+        # Imported once in the process server that forks the job processes: a new job (a
+        # takeover) starts with them loaded.
+        preload_modules=["agent.job", "livekit.plugins.openai", "httpx"],
     )
     server.rtc_session(entrypoint, agent_name=settings.agent_name, on_request=on_request)
     server.on("worker_registered", lambda worker_id, _info: worker_registered(settings, worker_id))

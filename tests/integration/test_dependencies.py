@@ -12,7 +12,6 @@ the host's real parts (PostQueue, AiredLog, Board) and the real API against it:
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 import uuid
@@ -26,7 +25,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from agent.aired import AiredLog, open_pool
-from agent.board import HEARTBEAT, STATE, Board
+from agent.board import STATE, Board
 from agent.posts import STREAM, PostQueue
 from api.events import EVENTS
 from db.outage import within
@@ -263,7 +262,6 @@ async def test_nothing_blocks_on_a_frozen_redis(
             host.board.show("listeners", {"count": 2}, state_fields={"listeners": 2}),
             host.board.show("floor", {"floor": None}, state_fields={"floor": None}),
             host.board.prompts_status({"ok": True, "problems": []}),
-            host.board.heartbeat("radio-test", "PA_frozen"),
         ):
             _, took = await timed(call)
             assert took < 1.5, f"a board call took {took:.2f} s against a frozen Redis"
@@ -293,10 +291,6 @@ async def test_nothing_blocks_on_a_frozen_redis(
         await host.board.show("listeners", {"count": 3}, state_fields={"listeners": 3})
         await host.board.written()
         assert await host_redis.hget(STATE, "listeners") == b"3"
-        await host.board.heartbeat("radio-test", "PA_back")
-        beat = json.loads(await host_redis.get(HEARTBEAT + "radio-test"))
-        assert beat["sid"] == "PA_back" and abs(beat["at"] - time.time()) < 5
-        assert 0 < await host_redis.pttl(HEARTBEAT + "radio-test") <= 3000
 
 
 # --- Postgres down or frozen -----------------------------------------------------------------
