@@ -13,11 +13,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import httpx
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from pydantic import BaseModel, Field, field_validator
 
-from api import limits, moderation
+from api import limits, moderation, screener
 from api.auth import CurrentPerson, Producer
 from api.events import post_status_event, publish
 from api.queries import queries
@@ -27,7 +26,6 @@ log = logging.getLogger("radio24.api.posts")
 router = APIRouter(prefix="/api/posts", tags=["posts"])
 
 PostStatus = Literal["queued", "aired", "rejected", "hidden"]
-MODERATION_MODEL = "omni-moderation-latest"
 
 
 class PostIn(BaseModel):
@@ -60,33 +58,6 @@ def _post(row: Any) -> PostOut:
     return PostOut(id=post_id, status=status_, reason=reason, text=text, created_at=created_at)
 
 
-async def _openai_verdict(station: Station, text: str) -> moderation.Verdict:
-    settings = station.settings
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
-    if not key or not settings.api_openai_moderation:
-        return moderation.ALLOWED
-    url = (settings.openai_base_url or "https://api.openai.com/v1").rstrip("/") + "/moderations"
-    try:
-        async with httpx.AsyncClient(timeout=5) as client:
-            resp = await client.post(
-                url,
-                headers={"Authorization": f"Bearer {key}"},
-                json={"model": MODERATION_MODEL, "input": text},
-            )
-            resp.raise_for_status()
-            return moderation.openai_verdict(resp.json())
-    except (httpx.HTTPError, ValueError, KeyError) as exc:
-        # The blocklist still applied; an outage of the moderation service must not stop posts.
-        station.metrics.moderation_unavailable.inc()
-        log.warning("openai moderation unavailable, blocklist only", extra={"error": repr(exc)})
-        return moderation.ALLOWED
-
-
-async def _blocklist(station: Station) -> list[str]:
-    async with station.pool.connection() as conn:
-        return [row[0] async for row in queries.blocklist_terms(conn)]
-
-
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -103,7 +74,9 @@ IdempotencyKey = Annotated[
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=PostOut,
-    responses={503: {"description": "The database is unavailable; nothing was stored"}},
+    responses={
+        503: {"description": "The database or moderation is unavailable; nothing was stored"}
+    },
 )
 async def create_post(
     body: PostIn,
@@ -127,7 +100,7 @@ async def create_post(
             return _replayed(row, body, response, station)
     # The blocklist (Postgres) before the rate limit (Redis): a database that is down refuses
     # the post before it costs the listener one of their posts of the minute.
-    terms = await _blocklist(station)
+    terms = await screener.blocklist(station)
     if not person.staff:
         decision = await limits.hit(
             station.redis,
@@ -144,7 +117,15 @@ async def create_post(
             )
     verdict = moderation.blocklist_verdict(body.text, terms)
     if verdict.allowed:
-        verdict = await _openai_verdict(station, body.text)
+        try:
+            verdict = await screener.openai_verdict(station, body.text)
+        except screener.ModerationUnavailable:
+            # Moderation must not fail open: nothing is stored, the listener sends it again.
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                "moderation is unavailable right now; your post was not stored, send it again",
+                {"Retry-After": "30"},
+            ) from None
     async with station.pool.connection() as conn:
         row = await queries.insert_post(
             conn,

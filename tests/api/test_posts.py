@@ -219,7 +219,7 @@ async def test_openai_moderation_rejects_when_a_key_is_set(
     assert seen[0]["auth"] == "Bearer sk-test"
 
 
-async def test_moderation_outage_falls_back_to_the_blocklist(
+async def test_moderation_outage_holds_the_post_and_stores_nothing(
     database_url: str, redis_url: str, livekit_server: LiveKit
 ) -> None:
     dead = f"http://127.0.0.1:{rack.free_port()}/v1"
@@ -235,7 +235,13 @@ async def test_moderation_outage_falls_back_to_the_blocklist(
         person = Person(row[0], "Mika", "listener")  # type: ignore[index]
         token, _ = issue_token(settings.api_jwt_secret.get_secret_value(), person, 600)
         resp = await api.post(Who(str(person.id), token, "Mika"), "hello while openai is away")
-        assert resp.json()["status"] == "queued"
+        # Moderation never fails open: a clear 503 to send it again, and no row at all.
+        assert resp.status_code == 503, resp.text
+        assert resp.headers["Retry-After"] == "30"
+        assert "not stored" in resp.json()["detail"]
+        with psycopg.connect(database_url) as conn:
+            stored = conn.execute("SELECT count(*) FROM posts WHERE author_id = %s", (row[0],))
+            assert stored.fetchone() == (0,)  # type: ignore[index]
         metrics = (await api.client.get("/metrics")).text
         assert "radio24_moderation_unavailable_total 1.0" in metrics
 
