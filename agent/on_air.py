@@ -232,7 +232,9 @@ class OnAirLoop:
             self._current_post = None
         if aired.complete:
             self.director.aired(cue)
-        elif post is not None:
+        if post is not None and not aired.text:
+            # Nothing of it aired: it airs next time. A post whose reading started counts as
+            # aired even if it was cut — a listener must never hear the same post twice.
             self._posts.put_back(post)
             post = None
         self._log(aired, post)
