@@ -95,17 +95,64 @@ def _cmdline(pid: int) -> str:
     return ""
 
 
-def _job_pid(worker: int) -> int | None:
-    """The host's job process: the worker's child with the most threads and fds (the idle one
-    has not joined a room: no WebRTC threads, no Postgres or Redis sockets)."""
-    best, most = None, (-1, -1)
-    for child in _children(worker):
-        info = _proc(child)
-        if info is None or "multiprocessing" not in _cmdline(child):
-            continue
-        if (info["threads"], info["fds"]) > most:
-            best, most = child, (info["threads"], info["fds"])
-    return best
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        for child in _children(todo.pop()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _pool(worker: int) -> list[int]:
+    """The worker's job processes, busy or warm. livekit-agents starts them through a
+    multiprocessing forkserver (a child of the worker), so they are the forkserver's children:
+    the worker's grandchildren, with the forkserver's command line."""
+    forkservers = [c for c in _children(worker) if "multiprocessing.forkserver" in _cmdline(c)]
+    return [p for f in forkservers for p in _children(f) if _proc(p) is not None]
+
+
+class JobLog:
+    """Which pool process runs the host's job, from the worker log read as it grows: the host
+    logs "host joined" (and livekit-agents every line) with the process's "pid"."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+        self._rest = b""
+        self.joined: list[tuple[float, int, str]] = []  # (wall time, pid, job_id)
+        self.left: set[int] = set()
+
+    def read(self) -> None:
+        try:
+            with self.path.open("rb") as f:
+                f.seek(self._offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            return
+        self._offset += len(chunk)
+        lines = (self._rest + chunk).split(b"\n")
+        self._rest = lines.pop()
+        for raw in lines:
+            if b'"host joined"' not in raw and b'"process exiting"' not in raw:
+                continue
+            try:
+                line = json.loads(raw)
+            except ValueError:
+                continue
+            pid = int(line.get("pid", 0))
+            if line.get("message") == "host joined":
+                at = datetime.fromisoformat(line["timestamp"]).timestamp()
+                self.joined.append((at, pid, str(line.get("job_id", ""))))
+            elif line.get("message") == "process exiting":
+                self.left.add(pid)
+
+    def job_pid(self, alive: list[int]) -> int | None:
+        """The newest process that joined as host and still runs."""
+        for _, pid, _job in reversed(self.joined):
+            if pid in alive and pid not in self.left:
+                return pid
+        return None
 
 
 # --- the listener ----------------------------------------------------------------------------
@@ -379,6 +426,7 @@ class Day:
         self.speech = _speech()
         self._turn_task: asyncio.Task[None] | None = None
         self._bg: set[asyncio.Task[Any]] = set()
+        self.jobs = JobLog(workdir / "logs" / "worker.log")
 
     async def run(self) -> dict[str, Any]:
         plan, parts = self.plan, self.parts
@@ -460,7 +508,12 @@ class Day:
                 if any(v > LOUD for _, v in ears.levels[-50:]):
                     return
             await asyncio.sleep(0.1)
-        raise RuntimeError("the host never went on air (see the worker log)")
+        api_log = (self.parts.workdir / "logs" / "api.log").read_text(errors="replace")
+        removed = api_log.count("host without a heartbeat removed")
+        raise RuntimeError(
+            f"the host never went on air in 120 s (the keeper removed {removed} hosts without a"
+            " heartbeat; see the worker and api logs)"
+        )
 
     def _ear(self, name: str) -> Ear:
         ear = self.ears.get(name)
@@ -593,10 +646,16 @@ class Day:
                 proc = procs.get(name)
                 row[name] = _proc(proc.pid) if proc is not None else None
             worker = procs["worker"].pid
-            job = _job_pid(worker)
+            self.jobs.read()
+            pool = _pool(worker)
+            job = self.jobs.job_pid(pool)
             row["job_pid"] = job
             row["job"] = _proc(job) if job is not None else None
-            tree = [c for c in _children(job)] if job is not None else []
+            warm = [p for p in pool if p != job]
+            row["warm_pids"] = warm
+            row["warm"] = _proc(warm[0]) if warm else None  # the pool's idle process
+            row["pool_size"] = len(pool)
+            tree = _descendants(job) if job is not None else []
             row["job_children_rss_kb"] = sum((_proc(c) or {}).get("rss_kb", 0) for c in tree)
             ears = self.ears.get("ears")
             room = ears.room if ears is not None else None
@@ -635,7 +694,9 @@ class Day:
                 )
             ]
         ears = self.ears["ears"]
-        worker_log = (self.parts.workdir / "logs" / "worker.log").read_text(errors="replace")
+        logs = self.parts.workdir / "logs"
+        worker_log = (logs / "worker.log").read_text(errors="replace")
+        api_log = (logs / "api.log").read_text(errors="replace")
         return day_report.analyse(
             plan=self.plan,
             record=self.record,
@@ -645,6 +706,7 @@ class Day:
             posts=posts,
             usage=usage,
             worker_log=worker_log,
+            api_log=api_log,
             mono_to_wall=time.time() - time.monotonic(),
         )
 
