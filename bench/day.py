@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 import os
+import pickle
 import secrets
 import shutil
 import subprocess
@@ -265,6 +266,7 @@ class Parts:
     secret: str = field(default_factory=lambda: secrets.token_hex(24))
     room: str = field(default_factory=lambda: f"soak-{secrets.token_hex(3)}")
     prompts: Path = Path()
+    health_port: int = 0  # the worker's own HTTP server (livekit-agents: / and /worker)
 
     def start_rack(self) -> None:
         logs = self.workdir / "logs"
@@ -331,10 +333,11 @@ class Parts:
         self.api_url = f"http://127.0.0.1:{port}"
 
     def start_host(self, plan: DayPlan, fake: FakeRealtimeServer) -> None:
+        self.health_port = rack.free_port()
         env = self.env() | {
             "OPENAI_API_KEY": "sk-fake",
             "OPENAI_BASE_URL": fake.base_url,
-            "HOST_HEALTH_PORT": str(rack.free_port()),
+            "HOST_HEALTH_PORT": str(self.health_port),
             "RADIO_CLOCK_SPEED": str(plan.speed),
             "RADIO_CLOCK_START": plan.start.isoformat(),
             "MAX_TURN_SECONDS": str(plan.max_turn_seconds),
@@ -379,8 +382,10 @@ class Record:
     posts: list[dict[str, Any]] = field(default_factory=list)
     turns: list[dict[str, Any]] = field(default_factory=list)
     actions: list[dict[str, Any]] = field(default_factory=list)
-    segment_seen: list[tuple[float, str, str]] = field(default_factory=list)  # (t, id, starts)
+    # (t, id, starts, seconds since the host was last seen before this sample)
+    segment_seen: list[tuple[float, str, str, float]] = field(default_factory=list)
     host_joined: float | None = None
+    jobs_joined: list[tuple[float, int, str]] = field(default_factory=list)  # (wall, pid, job)
 
 
 def _reply_for(record: Record) -> Any:
@@ -427,6 +432,7 @@ class Day:
         self._turn_task: asyncio.Task[None] | None = None
         self._bg: set[asyncio.Task[Any]] = set()
         self.jobs = JobLog(workdir / "logs" / "worker.log")
+        self._host_seen = 0.0
 
     async def run(self) -> dict[str, Any]:
         plan, parts = self.plan, self.parts
@@ -490,6 +496,8 @@ class Day:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._turn_task, 30)
         await asyncio.sleep(3)  # the last as-aired writes
+        self.jobs.read()
+        self.record.jobs_joined = list(self.jobs.joined)
         sampler.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sampler
@@ -666,10 +674,24 @@ class Day:
                     value = json.loads(seg)
                     seen = self.record.segment_seen
                     if not seen or seen[-1][1] != value["id"]:
-                        seen.append((now, value["id"], value["starts"]))
+                        # How long since the host was last seen: a change seen on coming back
+                        # to the room (or from a new host) says nothing of when it happened.
+                        unseen = now - self._host_seen if self._host_seen else float("inf")
+                        seen.append((now, value["id"], value["starts"], unseen))
+                self._host_seen = now
             row["listeners"] = sum(1 for e in self.ears.values() if e.here)
+            row["active_jobs"] = await self._active_jobs()
             self.record.samples.append(row)
             await asyncio.sleep(SAMPLE_SECONDS)
+
+    async def _active_jobs(self) -> int | None:
+        """The worker's own count of running jobs (livekit-agents' public /worker route)."""
+        url = f"http://127.0.0.1:{self.parts.health_port}/worker"
+        try:
+            async with httpx.AsyncClient(timeout=0.5) as http:
+                return int((await http.get(url)).json().get("active_jobs", 0))
+        except Exception:
+            return None
 
     async def _collect(self) -> dict[str, Any]:
         with psycopg.connect(self.parts.database_url) as conn:
@@ -697,18 +719,23 @@ class Day:
         logs = self.parts.workdir / "logs"
         worker_log = (logs / "worker.log").read_text(errors="replace")
         api_log = (logs / "api.log").read_text(errors="replace")
-        return day_report.analyse(
-            plan=self.plan,
-            record=self.record,
-            levels=ears.levels,
-            presence=ears.present,
-            utterances=utterances,
-            posts=posts,
-            usage=usage,
-            worker_log=worker_log,
-            api_log=api_log,
-            mono_to_wall=time.time() - time.monotonic(),
-        )
+        seen = {
+            "plan": self.plan,
+            "record": asdict(self.record),
+            "levels": ears.levels,
+            "presence": ears.present,
+            "utterances": utterances,
+            "posts": posts,
+            "usage": usage,
+            "worker_log": worker_log,
+            "api_log": api_log,
+            "mono_to_wall": time.time() - time.monotonic(),
+        }
+        # What was seen, kept so the day can be judged again without running it again
+        # (`python -m bench.day --judge PATH`): a day costs twenty minutes.
+        with (logs / "seen.pickle").open("wb") as f:
+            pickle.dump(seen, f)
+        return day_report.analyse(**{**seen, "record": self.record})
 
 
 # --- the command -----------------------------------------------------------------------------
@@ -735,6 +762,20 @@ def run(plan: DayPlan, out: Path, *, keep: bool = False) -> dict[str, Any]:
     return report
 
 
+def judge(seen_path: Path, out: Path) -> dict[str, Any]:
+    """Judge a day already run again, from the `seen.pickle` its logs folder keeps."""
+    with seen_path.open("rb") as f:
+        seen = pickle.load(f)  # nosec B301: our own file, written by run()
+    seen["record"] = Record(**seen["record"])
+    report = day_report.analyse(**seen)
+    report["plan"] = {k: str(v) if isinstance(v, datetime) else v
+                      for k, v in asdict(seen["plan"]).items()}  # fmt: skip
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=1, default=str))
+    day_report.plot(report, out.with_suffix(".png"))
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.day", description=__doc__)
     parser.add_argument("--speed", type=float, default=72.0, help="station clock speed")
@@ -742,10 +783,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", default="2026-12-07T05:00:00+09:00", help="station time")
     parser.add_argument("--out", type=Path, default=RESULTS / "day")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--judge", type=Path, help="judge a day's seen.pickle again, not run")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    plan = DayPlan(speed=args.speed, hours=args.hours, start=datetime.fromisoformat(args.start))
-    report = run(plan, args.out, keep=args.keep)
+    if args.judge is not None:
+        report = judge(args.judge, args.out)
+    else:
+        plan = DayPlan(speed=args.speed, hours=args.hours, start=datetime.fromisoformat(args.start))
+        report = run(plan, args.out, keep=args.keep)
     print(day_report.table(report))
     print(f"wrote {args.out.with_suffix('.json')} and {args.out.with_suffix('.png')}")
     return 0 if all(c["ok"] for c in report["checks"]) else 1

@@ -27,6 +27,7 @@ from radio24 import rack
 LOUD = 300.0
 BIN = 0.01
 SILENCE = 1.0
+SAMPLE_SECONDS = 1.0  # bench/day.py samples the room this often
 # gpt-realtime list prices per million tokens (USD): audio in/out, text in/out.
 PRICE = {"audio_in": 32.0, "audio_out": 64.0, "text_in": 4.0, "text_out": 16.0}
 ID_TAG = "STATION-ID"  # the fake model's ID reply (bench/day.py); offline: the disclosure
@@ -49,7 +50,7 @@ def analyse(
 ) -> dict[str, Any]:
     t0 = record.t0
     end = t0 + plan.real_seconds
-    origin, drift = _calibrate(plan, record)
+    origin, drift = _calibrate(plan, record, mono_to_wall)
 
     def hours(t: float) -> float:  # simulated hours since the start of the day
         return (t - origin) * plan.speed / 3600
@@ -79,6 +80,15 @@ def analyse(
     report["job_pids"] = job_pids
     report["series"] = {r: [list(p) for p in pts] for r, pts in series.items()}
     report["listeners"] = [(hours(r["t"]), r["listeners"]) for r in record.samples]
+    jobs = [r.get("active_jobs") for r in record.samples]
+    report["active_jobs"] = {
+        "max": max((j for j in jobs if j is not None), default=None),
+        "samples_over_1": sum(1 for j in jobs if j is not None and j > 1),
+        "unanswered": sum(1 for j in jobs if j is None),
+    }
+    # livekit-agents exposes no task count (its HTTP server has / and /worker, in the worker,
+    # while the tasks live in the job process); the host has no metric of its own yet.
+    report["not_measured"] = ["asyncio tasks in the host's job process"]
 
     # --- what the listener heard ---
     windows = [(max(a, t0), min(b if not math.isnan(b) else end, end)) for a, b in presence]
@@ -105,8 +115,8 @@ def analyse(
         u["t"] = mono(u["started_at"])
         u["t_end"] = mono(u["ended_at"] or u["started_at"])
     programme = load_programme(rack.ROOT / "prompts")
-    report["segments"] = _segments(plan, programme, host, origin, (gone, back))
     cues = [(at - mono_to_wall, pid, cue) for at, pid, cue in on_air_cues(worker_log)]
+    report["segments"] = _segments(plan, programme, host, cues, origin, (gone, back))
     report["cues"] = dict(Counter(c for _, _, c in cues))
     floor = [(t["granted"], t.get("ended", t["granted"])) for t in record.turns if "granted" in t]
     floor += [(mono(u["started_at"]), mono(u["ended_at"] or u["started_at"]))
@@ -183,16 +193,23 @@ def _short(result: str) -> str:
     return result.split(":")[0] if failed else result
 
 
-def _calibrate(plan: DayPlan, record: Any) -> tuple[float, dict[str, Any]]:
+def _calibrate(plan: DayPlan, record: Any, mono_to_wall: float) -> tuple[float, dict[str, Any]]:
     """The host clock's origin (monotonic s when station time was plan.start), from segment
-    changes seen in the room; the spread over several changes is the drift."""
+    changes seen in the room; the spread over several changes is the drift. Each job process
+    starts its own station clock at plan.start (agent/job.py station_clock), so after a job
+    restart the origin is the newest job's; without a change seen, its "host joined" time."""
     origins = []
-    for t, _sid, starts in record.segment_seen[1:]:
+    for t, _sid, starts, *unseen in record.segment_seen[1:]:
+        if unseen and unseen[0] > 1.5 * SAMPLE_SECONDS:
+            continue  # seen on coming back (or from a new host): not the moment it changed
         sim = (datetime.fromisoformat(starts) - plan.start).total_seconds()
         origins.append(t - sim / plan.speed)
     if origins:
         spread = max(origins) - min(origins)
         return origins[0], {"from": f"{len(origins)} segment changes", "drift_real_s": spread}
+    joined = getattr(record, "jobs_joined", None)
+    if joined:
+        return joined[-1][0] - mono_to_wall, {"from": "the newest job's join", "drift_real_s": None}
     base = record.host_joined or record.t0
     return base, {"from": "host join (no segment change seen)", "drift_real_s": None}
 
@@ -243,7 +260,7 @@ def _cause(silence: dict[str, Any], record: Any) -> str:
     return ", ".join([*(f"turn {k}" for k in turns), *near]) or "-"
 
 
-def _segments(plan, programme, host, origin, absent) -> list[dict[str, Any]]:
+def _segments(plan, programme, host, cues, origin, absent) -> list[dict[str, Any]]:
     changes = []
     step = timedelta(minutes=1)
     at, stop = plan.start, plan.start + timedelta(hours=plan.hours)
@@ -254,11 +271,12 @@ def _segments(plan, programme, host, origin, absent) -> list[dict[str, Any]]:
         if cur != prev:
             changes.append((at, cur))
         prev = cur
+    intros = [t for t, _pid, kind in cues if kind == "introduce"]
     out = []
     for at, sid in changes:
         due = origin + (at - plan.start).total_seconds() / plan.speed
         out.append(_on_time(f"segment {sid}", at, due, host, absent,
-                            lambda u, sid=sid: u["segment"] == sid))  # fmt: skip
+                            lambda u, sid=sid: u["segment"] == sid, intros))  # fmt: skip
     return out
 
 
@@ -351,23 +369,27 @@ def _id_aired(due, grace, free_needed, host, cues, spans, disclosure) -> dict[st
     return {"ok": True, "aired": False, "skipped": True, "free_s": free, "note": note}
 
 
-def _on_time(name, at, due, host, absent, match) -> dict[str, Any]:
-    """Aired within one cue: at most one other host utterance started between due and it."""
+def _on_time(name, at, due, host, absent, match, cue_times) -> dict[str, Any]:
+    """Aired within one cue: the utterance that followed an `introduce` cue in the worker log
+    and belongs to the segment, with at most one other host utterance started since it was due
+    (or since the listeners came back, when they left before one cue could air)."""
     gone, back = absent
     item: dict[str, Any] = {"what": name, "station_time": f"{at:%a %H:%M}"}
     if gone <= due <= back:
         item.update(ok=True, note="nobody listening: not due on air")
         return item
-    since = max(due, back) if due < back < due + 60 else due
-    hit = next((u for u in host if u["t"] >= since - 0.5 and match(u)), None)
+    since = back if due < gone < due + 10.0 else due
+    cued = [c for c in cue_times if c >= since - 0.5]
+    hit = next(
+        (u for u in host if match(u) and any(c - 0.2 <= u["t"] <= c + 6.0 for c in cued)), None
+    )
     if hit is None:
-        item.update(ok=False, note="never aired")
+        item.update(ok=False, note="never introduced")
         return item
     before = [u for u in host if since <= u["t"] < hit["t"] - 0.01]
-    late = hit["t"] - due
     item.update(
         ok=len(before) <= 1,
-        late_real_s=round(late, 2),
+        late_real_s=round(hit["t"] - due, 2),
         cues_before=len(before),
         mode=hit["mode"],
     )
@@ -376,7 +398,7 @@ def _on_time(name, at, due, host, absent, match) -> dict[str, Any]:
 
 def _log_counts(text: str) -> dict[str, int]:
     keys = {
-        "errors": '"levelname": "ERROR"',
+        "errors": '"level": "ERROR"',
         "tracebacks": "Traceback",
         "host task failed": "host task failed",
         "model did not start in time": "model did not start in time",
@@ -410,7 +432,6 @@ def _checks(plan: DayPlan, r: dict[str, Any]) -> list[dict[str, Any]]:
     check("job process restarts", len(r["job_pids"]) - 1, "0", len(r["job_pids"]) == 1)
     h = r["heard"]
     check("longest silence heard (s)", round(h["longest_s"], 2), "<= 5", h["longest_s"] <= 5)
-    check("share of the day on air", f"{h['share_on_air']:.1%}", "reported", True)
     seg_bad = [s for s in r["segments"] if not s["ok"]]
     check("segments started within one cue", f"{len(r['segments']) - len(seg_bad)}/"
           f"{len(r['segments'])}", "all", not seg_bad)  # fmt: skip
@@ -444,7 +465,6 @@ def _checks(plan: DayPlan, r: dict[str, Any]) -> list[dict[str, Any]]:
     check("prompt edits: reloaded / refused", f"{r['log']['prompts reloaded']} / "
           f"{r['log']['prompts refused']}", ">= 2 / >= 1",
           r["log"]["prompts reloaded"] >= 2 and r["log"]["prompts refused"] >= 1)  # fmt: skip
-    check("host asyncio tasks", "not measured", "needs a host metric", True)
     return checks
 
 
@@ -491,7 +511,8 @@ def table(r: dict[str, Any]) -> str:
     lines.append(f"clock: {r['calibration']}")
     lines.append(f"worker log: {r['log']}")
     lines.append(f"keeper: {r['keeper']}; cues voiced: {r['cues']}")
-    lines.append(f"job pids: {r['job_pids']}")
+    lines.append(f"job pids: {r['job_pids']}; worker's active jobs: {r['active_jobs']}")
+    lines.append(f"not measured: {', '.join(r['not_measured'])}")
     lines.append("-" * 92)
     for c in r["checks"]:
         mark = "ok  " if c["ok"] else "FAIL"
