@@ -162,6 +162,11 @@ def analyse(
             {"hour": h, "replies": per_hour[h], "cost_usd_est": cost * share[h]}
             for h in sorted(per_hour)
         ],
+        # As booked in model_usage (its hour is the station clock's). The fake model reports
+        # tokens by words, not audio seconds: these prove the booking, not a real bill; the
+        # model's seconds on air per hour are what a real bill scales with.
+        "per_station_hour": [_booked(u, plan) for u in usage],
+        "model_seconds_on_air_per_sim_hour": _model_seconds(host, hours),
         "replies_while_nobody_listened": sum(
             1 for t, _ in record.replies if gone + 3.0 <= t <= back
         ),
@@ -186,6 +191,23 @@ def analyse(
     }
     report["checks"] = _checks(plan, report)
     return report
+
+
+def _booked(row: dict[str, Any], plan: DayPlan) -> dict[str, Any]:
+    tokens = {k: int(row[k]) for k in PRICE}
+    cost = sum(n * PRICE[k] / 1e6 for k, n in tokens.items())
+    hour = row["hour"].astimezone(plan.start.tzinfo)
+    return {"hour": f"{hour:%a %H:00}", **tokens, "cost_usd": round(cost, 5)}
+
+
+def _model_seconds(host: list[dict[str, Any]], hours: Any) -> dict[int, float]:
+    """Seconds the model's own voice was on air, per simulated hour."""
+    out: dict[int, float] = {}
+    for u in host:
+        if u["mode"] == "realtime":
+            h = int(hours(u["t"]))
+            out[h] = round(out.get(h, 0.0) + u["t_end"] - u["t"], 1)
+    return dict(sorted(out.items()))
 
 
 def _short(result: str) -> str:
@@ -497,8 +519,13 @@ def table(r: dict[str, Any]) -> str:
     lines.append(f"model: {u['replies']} replies {u['replies_by_kind']}, tokens {u['tokens']}, "
                  f"≈${u['cost_usd']:.2f}; while nobody listened: "
                  f"{u['replies_while_nobody_listened']}")  # fmt: skip
-    lines.append("per sim hour: " + ", ".join(
+    lines.append("replies per sim hour: " + ", ".join(
         f"{x['hour']}h:{x['replies']}" for x in u["per_sim_hour"]))  # fmt: skip
+    lines.append("model seconds on air per sim hour: " + ", ".join(
+        f"{h}h:{v}" for h, v in u["model_seconds_on_air_per_sim_hour"].items()))  # fmt: skip
+    lines.append("usage booked per station hour (audio in/out, text in/out, $): " + "; ".join(
+        f"{x['hour']} {x['audio_in']}/{x['audio_out']}/{x['text_in']}/{x['text_out']} "
+        f"{x['cost_usd']:.4f}" for x in u["per_station_hour"]))  # fmt: skip
     lines.append(f"turns: {r['turns']['results']}")
     late = [s for s in r["segments"] + r["station_ids"] if "late_real_s" in s]
     for s in r["segments"] + r["station_ids"]:
