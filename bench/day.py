@@ -159,6 +159,20 @@ class JobLog:
 # --- the listener ----------------------------------------------------------------------------
 
 
+async def _bounded(aw: Any, seconds: float) -> bool:
+    """Await `aw` for at most `seconds`; False if it did not finish (it is then cancelled and
+    left behind, never waited for: a hung LiveKit call must not hang the day's end)."""
+    task = asyncio.ensure_future(aw)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.cancel()
+        log.warning("gave up waiting", extra={"seconds": seconds})
+        return False
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("failed while bounded", exc_info=task.exception())
+    return True
+
+
 def _rms(pcm: np.ndarray) -> float:
     return float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) if pcm.size else 0.0
 
@@ -187,7 +201,9 @@ class Ear:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
-        await room.connect(self.url, self.token)
+        if not await _bounded(room.connect(self.url, self.token), 20.0):
+            self.room = None
+            raise RuntimeError(f"{self.name} could not join the room in 20 s")
         self.present.append([time.monotonic(), float("nan")])
 
     async def _listen(self, track: rtc.Track) -> None:
@@ -199,9 +215,8 @@ class Ear:
             return
         for task in list(self._tasks):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        with contextlib.suppress(Exception):
-            await self.room.disconnect()
+        await _bounded(asyncio.gather(*self._tasks, return_exceptions=True), 5.0)
+        await _bounded(self.room.disconnect(), 10.0)
         self.room = None
         self.present[-1][1] = time.monotonic()
 
@@ -236,8 +251,7 @@ class Ear:
 
     async def unpublish(self) -> None:
         if self.room is not None and self._pub is not None:
-            with contextlib.suppress(Exception):
-                await self.room.local_participant.unpublish_track(self._pub.sid)
+            await _bounded(self.room.local_participant.unpublish_track(self._pub.sid), 5.0)
         self._pub = None
 
 
@@ -448,7 +462,10 @@ class Day:
             parts.start_host(plan, self.fake)
             async with httpx.AsyncClient(base_url=parts.api_url, timeout=10) as http:
                 self.http = http
-                await self._people(24)
+                # 24 listeners and callers, plus enough posters to stay inside the API's limit
+                # of 5 posts a minute per listener (posts come at random, so with room to spare).
+                per_minute = plan.posts_per_day * plan.hours / 24 / (plan.real_seconds / 60)
+                await self._people(24 + max(4, round(per_minute / 5 * 3)))
                 await self._play()
             return await self._collect()
         finally:
@@ -478,8 +495,8 @@ class Day:
         events = build(plan)
         # Every named listener is one API person for the day (the callers' ids are theirs).
         names = sorted({e.who for e in events if e.kind == "join"})
-        self._who = {name: self.people[i % len(self.people)] for i, name in enumerate(names)}
-        self._posters = self.people[len(names) :] or self.people
+        self._who = {name: self.people[i % 24] for i, name in enumerate(names)}
+        self._posters = self.people[24:]
         _say(f"waiting for the host to go on air (day: {plan.real_seconds:.0f} s real)")
         await self._wait_on_air()
         self.record.t0 = t0 = time.monotonic()
@@ -488,13 +505,15 @@ class Day:
             delay = t0 + event.at - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            await self._act(event)
+            try:
+                await self._act(event)
+            except Exception as e:  # one listener's trouble must not end the day
+                self._note("failed", what=event.kind, who=event.who, error=repr(e)[:200])
         rest = t0 + plan.real_seconds - time.monotonic()
         if rest > 0:
             await asyncio.sleep(rest)
         if self._turn_task is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._turn_task, 30)
+            await _bounded(self._turn_task, 30.0)
         await asyncio.sleep(3)  # the last as-aired writes
         self.jobs.read()
         self.record.jobs_joined = list(self.jobs.joined)
