@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 import os
+import pickle
 import secrets
 import shutil
 import subprocess
@@ -95,20 +96,81 @@ def _cmdline(pid: int) -> str:
     return ""
 
 
-def _job_pid(worker: int) -> int | None:
-    """The host's job process: the worker's child with the most threads and fds (the idle one
-    has not joined a room: no WebRTC threads, no Postgres or Redis sockets)."""
-    best, most = None, (-1, -1)
-    for child in _children(worker):
-        info = _proc(child)
-        if info is None or "multiprocessing" not in _cmdline(child):
-            continue
-        if (info["threads"], info["fds"]) > most:
-            best, most = child, (info["threads"], info["fds"])
-    return best
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        for child in _children(todo.pop()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _pool(worker: int) -> list[int]:
+    """The worker's job processes, busy or warm. livekit-agents starts them through a
+    multiprocessing forkserver (a child of the worker), so they are the forkserver's children:
+    the worker's grandchildren, with the forkserver's command line."""
+    forkservers = [c for c in _children(worker) if "multiprocessing.forkserver" in _cmdline(c)]
+    return [p for f in forkservers for p in _children(f) if _proc(p) is not None]
+
+
+class JobLog:
+    """Which pool process runs the host's job, from the worker log read as it grows: the host
+    logs "host joined" (and livekit-agents every line) with the process's "pid"."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+        self._rest = b""
+        self.joined: list[tuple[float, int, str]] = []  # (wall time, pid, job_id)
+        self.left: set[int] = set()
+
+    def read(self) -> None:
+        try:
+            with self.path.open("rb") as f:
+                f.seek(self._offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            return
+        self._offset += len(chunk)
+        lines = (self._rest + chunk).split(b"\n")
+        self._rest = lines.pop()
+        for raw in lines:
+            if b'"host joined"' not in raw and b'"process exiting"' not in raw:
+                continue
+            try:
+                line = json.loads(raw)
+            except ValueError:
+                continue
+            pid = int(line.get("pid", 0))
+            if line.get("message") == "host joined":
+                at = datetime.fromisoformat(line["timestamp"]).timestamp()
+                self.joined.append((at, pid, str(line.get("job_id", ""))))
+            elif line.get("message") == "process exiting":
+                self.left.add(pid)
+
+    def job_pid(self, alive: list[int]) -> int | None:
+        """The newest process that joined as host and still runs."""
+        for _, pid, _job in reversed(self.joined):
+            if pid in alive and pid not in self.left:
+                return pid
+        return None
 
 
 # --- the listener ----------------------------------------------------------------------------
+
+
+async def _bounded(aw: Any, seconds: float) -> bool:
+    """Await `aw` for at most `seconds`; False if it did not finish (it is then cancelled and
+    left behind, never waited for: a hung LiveKit call must not hang the day's end)."""
+    task = asyncio.ensure_future(aw)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.cancel()
+        log.warning("gave up waiting", extra={"seconds": seconds})
+        return False
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("failed while bounded", exc_info=task.exception())
+    return True
 
 
 def _rms(pcm: np.ndarray) -> float:
@@ -139,7 +201,13 @@ class Ear:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
-        await room.connect(self.url, self.token)
+        # Not bounded: cancelling a connect makes the rtc FFI panic (it waits for the Python side
+        # after its connect callback) and that ends the process; the SDK retries and times out.
+        try:
+            await room.connect(self.url, self.token)
+        except Exception:
+            self.room = None
+            raise
         self.present.append([time.monotonic(), float("nan")])
 
     async def _listen(self, track: rtc.Track) -> None:
@@ -151,9 +219,8 @@ class Ear:
             return
         for task in list(self._tasks):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        with contextlib.suppress(Exception):
-            await self.room.disconnect()
+        await _bounded(asyncio.gather(*self._tasks, return_exceptions=True), 5.0)
+        await _bounded(self.room.disconnect(), 10.0)
         self.room = None
         self.present[-1][1] = time.monotonic()
 
@@ -188,8 +255,7 @@ class Ear:
 
     async def unpublish(self) -> None:
         if self.room is not None and self._pub is not None:
-            with contextlib.suppress(Exception):
-                await self.room.local_participant.unpublish_track(self._pub.sid)
+            await _bounded(self.room.local_participant.unpublish_track(self._pub.sid), 5.0)
         self._pub = None
 
 
@@ -218,6 +284,7 @@ class Parts:
     secret: str = field(default_factory=lambda: secrets.token_hex(24))
     room: str = field(default_factory=lambda: f"soak-{secrets.token_hex(3)}")
     prompts: Path = Path()
+    health_port: int = 0  # the worker's own HTTP server (livekit-agents: / and /worker)
 
     def start_rack(self) -> None:
         logs = self.workdir / "logs"
@@ -284,10 +351,11 @@ class Parts:
         self.api_url = f"http://127.0.0.1:{port}"
 
     def start_host(self, plan: DayPlan, fake: FakeRealtimeServer) -> None:
+        self.health_port = rack.free_port()
         env = self.env() | {
             "OPENAI_API_KEY": "sk-fake",
             "OPENAI_BASE_URL": fake.base_url,
-            "HOST_HEALTH_PORT": str(rack.free_port()),
+            "HOST_HEALTH_PORT": str(self.health_port),
             "RADIO_CLOCK_SPEED": str(plan.speed),
             "RADIO_CLOCK_START": plan.start.isoformat(),
             "MAX_TURN_SECONDS": str(plan.max_turn_seconds),
@@ -332,8 +400,10 @@ class Record:
     posts: list[dict[str, Any]] = field(default_factory=list)
     turns: list[dict[str, Any]] = field(default_factory=list)
     actions: list[dict[str, Any]] = field(default_factory=list)
-    segment_seen: list[tuple[float, str, str]] = field(default_factory=list)  # (t, id, starts)
+    # (t, id, starts, seconds since the host was last seen before this sample)
+    segment_seen: list[tuple[float, str, str, float]] = field(default_factory=list)
     host_joined: float | None = None
+    jobs_joined: list[tuple[float, int, str]] = field(default_factory=list)  # (wall, pid, job)
 
 
 def _reply_for(record: Record) -> Any:
@@ -379,6 +449,8 @@ class Day:
         self.speech = _speech()
         self._turn_task: asyncio.Task[None] | None = None
         self._bg: set[asyncio.Task[Any]] = set()
+        self.jobs = JobLog(workdir / "logs" / "worker.log")
+        self._host_seen = 0.0
 
     async def run(self) -> dict[str, Any]:
         plan, parts = self.plan, self.parts
@@ -394,7 +466,10 @@ class Day:
             parts.start_host(plan, self.fake)
             async with httpx.AsyncClient(base_url=parts.api_url, timeout=10) as http:
                 self.http = http
-                await self._people(24)
+                # 24 listeners and callers, plus enough posters to stay inside the API's limit
+                # of 5 posts a minute per listener (posts come at random, so with room to spare).
+                per_minute = plan.posts_per_day * plan.hours / 24 / (plan.real_seconds / 60)
+                await self._people(24 + max(4, round(per_minute / 5 * 3)))
                 await self._play()
             return await self._collect()
         finally:
@@ -424,8 +499,8 @@ class Day:
         events = build(plan)
         # Every named listener is one API person for the day (the callers' ids are theirs).
         names = sorted({e.who for e in events if e.kind == "join"})
-        self._who = {name: self.people[i % len(self.people)] for i, name in enumerate(names)}
-        self._posters = self.people[len(names) :] or self.people
+        self._who = {name: self.people[i % 24] for i, name in enumerate(names)}
+        self._posters = self.people[24:]
         _say(f"waiting for the host to go on air (day: {plan.real_seconds:.0f} s real)")
         await self._wait_on_air()
         self.record.t0 = t0 = time.monotonic()
@@ -434,14 +509,18 @@ class Day:
             delay = t0 + event.at - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            await self._act(event)
+            try:
+                await self._act(event)
+            except Exception as e:  # one listener's trouble must not end the day
+                self._note("failed", what=event.kind, who=event.who, error=repr(e)[:200])
         rest = t0 + plan.real_seconds - time.monotonic()
         if rest > 0:
             await asyncio.sleep(rest)
         if self._turn_task is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._turn_task, 30)
+            await _bounded(self._turn_task, 30.0)
         await asyncio.sleep(3)  # the last as-aired writes
+        self.jobs.read()
+        self.record.jobs_joined = list(self.jobs.joined)
         sampler.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sampler
@@ -460,7 +539,12 @@ class Day:
                 if any(v > LOUD for _, v in ears.levels[-50:]):
                     return
             await asyncio.sleep(0.1)
-        raise RuntimeError("the host never went on air (see the worker log)")
+        api_log = (self.parts.workdir / "logs" / "api.log").read_text(errors="replace")
+        removed = api_log.count("host without a heartbeat removed")
+        raise RuntimeError(
+            f"the host never went on air in 120 s (the keeper removed {removed} hosts without a"
+            " heartbeat; see the worker and api logs)"
+        )
 
     def _ear(self, name: str) -> Ear:
         ear = self.ears.get(name)
@@ -593,10 +677,16 @@ class Day:
                 proc = procs.get(name)
                 row[name] = _proc(proc.pid) if proc is not None else None
             worker = procs["worker"].pid
-            job = _job_pid(worker)
+            self.jobs.read()
+            pool = _pool(worker)
+            job = self.jobs.job_pid(pool)
             row["job_pid"] = job
             row["job"] = _proc(job) if job is not None else None
-            tree = [c for c in _children(job)] if job is not None else []
+            warm = [p for p in pool if p != job]
+            row["warm_pids"] = warm
+            row["warm"] = _proc(warm[0]) if warm else None  # the pool's idle process
+            row["pool_size"] = len(pool)
+            tree = _descendants(job) if job is not None else []
             row["job_children_rss_kb"] = sum((_proc(c) or {}).get("rss_kb", 0) for c in tree)
             ears = self.ears.get("ears")
             room = ears.room if ears is not None else None
@@ -607,10 +697,24 @@ class Day:
                     value = json.loads(seg)
                     seen = self.record.segment_seen
                     if not seen or seen[-1][1] != value["id"]:
-                        seen.append((now, value["id"], value["starts"]))
+                        # How long since the host was last seen: a change seen on coming back
+                        # to the room (or from a new host) says nothing of when it happened.
+                        unseen = now - self._host_seen if self._host_seen else float("inf")
+                        seen.append((now, value["id"], value["starts"], unseen))
+                self._host_seen = now
             row["listeners"] = sum(1 for e in self.ears.values() if e.here)
+            row["active_jobs"] = await self._active_jobs()
             self.record.samples.append(row)
             await asyncio.sleep(SAMPLE_SECONDS)
+
+    async def _active_jobs(self) -> int | None:
+        """The worker's own count of running jobs (livekit-agents' public /worker route)."""
+        url = f"http://127.0.0.1:{self.parts.health_port}/worker"
+        try:
+            async with httpx.AsyncClient(timeout=0.5) as http:
+                return int((await http.get(url)).json().get("active_jobs", 0))
+        except Exception:
+            return None
 
     async def _collect(self) -> dict[str, Any]:
         with psycopg.connect(self.parts.database_url) as conn:
@@ -635,18 +739,26 @@ class Day:
                 )
             ]
         ears = self.ears["ears"]
-        worker_log = (self.parts.workdir / "logs" / "worker.log").read_text(errors="replace")
-        return day_report.analyse(
-            plan=self.plan,
-            record=self.record,
-            levels=ears.levels,
-            presence=ears.present,
-            utterances=utterances,
-            posts=posts,
-            usage=usage,
-            worker_log=worker_log,
-            mono_to_wall=time.time() - time.monotonic(),
-        )
+        logs = self.parts.workdir / "logs"
+        worker_log = (logs / "worker.log").read_text(errors="replace")
+        api_log = (logs / "api.log").read_text(errors="replace")
+        seen = {
+            "plan": self.plan,
+            "record": asdict(self.record),
+            "levels": ears.levels,
+            "presence": ears.present,
+            "utterances": utterances,
+            "posts": posts,
+            "usage": usage,
+            "worker_log": worker_log,
+            "api_log": api_log,
+            "mono_to_wall": time.time() - time.monotonic(),
+        }
+        # What was seen, kept so the day can be judged again without running it again
+        # (`python -m bench.day --judge PATH`): a day costs twenty minutes.
+        with (logs / "seen.pickle").open("wb") as f:
+            pickle.dump(seen, f)
+        return day_report.analyse(**{**seen, "record": self.record})
 
 
 # --- the command -----------------------------------------------------------------------------
@@ -673,6 +785,20 @@ def run(plan: DayPlan, out: Path, *, keep: bool = False) -> dict[str, Any]:
     return report
 
 
+def judge(seen_path: Path, out: Path) -> dict[str, Any]:
+    """Judge a day already run again, from the `seen.pickle` its logs folder keeps."""
+    with seen_path.open("rb") as f:
+        seen = pickle.load(f)  # nosec B301: our own file, written by run()
+    seen["record"] = Record(**seen["record"])
+    report = day_report.analyse(**seen)
+    report["plan"] = {k: str(v) if isinstance(v, datetime) else v
+                      for k, v in asdict(seen["plan"]).items()}  # fmt: skip
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=1, default=str))
+    day_report.plot(report, out.with_suffix(".png"))
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.day", description=__doc__)
     parser.add_argument("--speed", type=float, default=72.0, help="station clock speed")
@@ -680,10 +806,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", default="2026-12-07T05:00:00+09:00", help="station time")
     parser.add_argument("--out", type=Path, default=RESULTS / "day")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--judge", type=Path, help="judge a day's seen.pickle again, not run")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    plan = DayPlan(speed=args.speed, hours=args.hours, start=datetime.fromisoformat(args.start))
-    report = run(plan, args.out, keep=args.keep)
+    if args.judge is not None:
+        report = judge(args.judge, args.out)
+    else:
+        plan = DayPlan(speed=args.speed, hours=args.hours, start=datetime.fromisoformat(args.start))
+        report = run(plan, args.out, keep=args.keep)
     print(day_report.table(report))
     print(f"wrote {args.out.with_suffix('.json')} and {args.out.with_suffix('.png')}")
     return 0 if all(c["ok"] for c in report["checks"]) else 1

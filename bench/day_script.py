@@ -16,6 +16,13 @@ OUTAGE_AT, STALL_AT, FATAL_AT = 0.25, 0.60, 0.80
 EDIT_AT, BROKEN_AT, MENDED_AT = 0.33, 0.68, 0.74
 MONDAY_5AM = datetime.fromisoformat("2026-12-07T05:00:00+09:00")  # station time (JST)
 TURN_KINDS = (("speech", 0.70), ("silent", 0.15), ("max", 0.15))
+# Audio runs in real time while the clock runs fast, so calls cannot be compressed: a turn holds
+# the floor for its real length and the host's answer follows. The issue's ≈200 turns a day
+# (one every 7 station minutes) would need a turn every 6 real seconds at 72×, more than a turn
+# lasts. So a run gets the issue's density or, when that does not fit, as many turns as fill
+# `call_share` of the real airtime (the rest is the running order: IDs, segments, posts).
+SPEECH_SECONDS = 3.0  # the scripted caller's sentence with its pauses (bench/day.py)
+ANSWER_SECONDS = 3.5  # the fake model's 2 s reply plus the station's 1.5 s silence gap
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,7 @@ class DayPlan:
     stall_seconds: float = 10.0
     session_minutes: float = 5.0  # real minutes between AgentSession renewals
     drop_ins_per_hour: float = 1.0  # listeners who come for a while and go
+    call_share: float = 0.35  # at most this share of the real airtime goes to callers
 
     @property
     def real_seconds(self) -> float:
@@ -43,6 +51,24 @@ class DayPlan:
 
     def sim_hours(self, real: float) -> float:
         return real * self.speed / 3600
+
+    @property
+    def turn_seconds(self) -> float:
+        """A turn's expected real length: the floor held, then the host's answer."""
+        hold = {"speech": SPEECH_SECONDS, "silent": self.silent_press_seconds,
+                "max": self.max_turn_seconds + 2.0}  # fmt: skip
+        return sum(w * hold[k] for k, w in TURN_KINDS) + ANSWER_SECONDS
+
+    @property
+    def issue_turns(self) -> int:
+        """The issue's density (≈200 a day) scaled to this run's hours."""
+        return round(self.turns_per_day * self.hours / 24)
+
+    @property
+    def planned_turns(self) -> int:
+        """The turns this run plays: the issue's density where real-time audio allows it."""
+        fits = int(self.call_share * self.real_seconds / self.turn_seconds)
+        return min(self.issue_turns, fits)
 
 
 @dataclass(frozen=True)
@@ -83,14 +109,22 @@ def build(plan: DayPlan) -> list[Event]:
     for i in range(n_posts):
         events.append(Event(rng.uniform(0.01, 0.97) * day, "post", detail={"n": i}))
 
-    # Turns: only while the regulars are in; spread evenly with jitter so turns rarely collide.
-    n_turns = round(plan.turns_per_day * plan.hours / 24)
+    # Turns: only while the regulars are in (a turn must end before they leave for the quiet
+    # spell); spread evenly over that time with jitter, so turns rarely collide.
+    n_turns = plan.planned_turns
     weights = [w for _, w in TURN_KINDS]
     kinds = [k for k, _ in TURN_KINDS]
-    slots = [(0.03 + 0.92 * (i + rng.uniform(0.1, 0.9)) / n_turns) * day for i in range(n_turns)]
-    for i, at in enumerate(slots):
-        if gone - 15 <= at <= back + 3:
-            continue
+    longest = plan.max_turn_seconds + 4.0
+    spans = [(0.03 * day, gone - longest), (back + 3.0, 0.95 * day)]
+    open_time = sum(b - a for a, b in spans)
+    for i in range(n_turns):
+        x = open_time * (i + rng.uniform(0.1, 0.9)) / n_turns
+        at = spans[-1][1]
+        for a, b in spans:
+            if x <= b - a:
+                at = a + x
+                break
+            x -= b - a
         kind = rng.choices(kinds, weights)[0]
         events.append(Event(at, "turn", detail={"n": i, "kind": kind}))
 
