@@ -87,15 +87,17 @@ _registrations: set[asyncio.Task[None]] = set()
 
 
 def station_clock(settings: HostSettings) -> Callable[[], datetime]:
-    """The station's clock: real time, or (for the simulated day) a faster one."""
+    """The station's clock: real time, or (for the simulated day) a faster one that reads
+    `RADIO_CLOCK_START` at the real moment `RADIO_CLOCK_EPOCH` — shared by every job, so a host
+    that takes over does not rewind the day (without an epoch: this job's start)."""
     speed = settings.radio_clock_speed
     if speed == 1.0 and settings.radio_clock_start is None:
         return lambda: datetime.now(UTC)
-    origin_real = time.monotonic()
-    origin = settings.radio_clock_start or datetime.now(UTC)
+    epoch = settings.radio_clock_epoch or datetime.now(UTC)
+    origin = settings.radio_clock_start or epoch
 
     def clock() -> datetime:
-        return origin + timedelta(seconds=(time.monotonic() - origin_real) * speed)
+        return origin + (datetime.now(UTC) - epoch) * speed
 
     return clock
 

@@ -204,11 +204,12 @@ class OnAirLoop:
             except TimeoutError:
                 log.warning("the model did not answer the caller in time; offline voice thanks")
                 thank = True
-        if aired is None or not aired.text:
-            if not thank:
-                return
-            aired = await self._voice.say(CALLER_THANKS.get(self._language, CALLER_THANKS["en"]))
-        self._log(aired, None)
+        if aired is not None:
+            self._log(aired, None)
+            thank = thank or not aired.complete  # the model failed mid-answer
+        if thank:
+            thanks = await self._voice.say(CALLER_THANKS.get(self._language, CALLER_THANKS["en"]))
+            self._log(thanks, None)
 
     async def _air_next_cue(self) -> None:
         state = self._state()

@@ -30,6 +30,7 @@ class HostSettings(StationSettings):
     # The station clock: 1 is real time; the simulated day runs it faster, from a set start.
     radio_clock_speed: float = Field(default=1.0, gt=0, le=1000)
     radio_clock_start: datetime | None = None
+    radio_clock_epoch: datetime | None = None  # the real time at which the clock reads start
     # The Redis consumer name in group `host` (one host per station).
     host_consumer: str = "host"
     # On SIGTERM the worker waits this long for the host's job before closing it.

@@ -143,9 +143,24 @@ class Voice:
         return np.concatenate(chunks).astype(np.float32) / 32768.0
 
     async def answer(self, handle: SpeechHandle) -> Aired:
-        """Play the model's answer to a caller (the session generated it on commit)."""
+        """Play the model's answer to a caller (the session generated it on commit), with the
+        same first-audio deadline and stall watch as any line; `complete` is False when the
+        model failed (the loop then thanks the caller with the offline voice)."""
         started = _now()
-        interrupted = await self._played(handle)
+        try:
+            if not await self._first_audio(handle):
+                log.warning("the model's answer did not start in time")
+                self._cut(handle)
+                self.breaker.failed()
+                return Aired("", "realtime", started, _now(), True)
+            interrupted = await self._played(handle, watch_stall=True)
+        except asyncio.CancelledError:
+            self._cut(handle)
+            raise
+        if handle.exception() is not None or self._stalled:
+            self.breaker.failed()
+            return Aired(_text_of(handle), "realtime", started, _now(), True)
+        self.breaker.succeeded()
         return Aired(_text_of(handle), "realtime", started, _now(), interrupted)
 
     # --- the model ---------------------------------------------------------------------------

@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -358,6 +358,8 @@ class Parts:
             "HOST_HEALTH_PORT": str(self.health_port),
             "RADIO_CLOCK_SPEED": str(plan.speed),
             "RADIO_CLOCK_START": plan.start.isoformat(),
+            # One epoch for every job: a takeover does not rewind the simulated day.
+            "RADIO_CLOCK_EPOCH": datetime.now(UTC).isoformat(),
             "MAX_TURN_SECONDS": str(plan.max_turn_seconds),
             "SESSION_MAX_MINUTES": str(plan.session_minutes),
             "REALTIME_SOCKET_MINUTES": str(plan.session_minutes / 2),
