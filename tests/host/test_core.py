@@ -192,3 +192,34 @@ async def test_a_banned_listener_cannot_call_in_and_is_removed(offline_station: 
             await asyncio.sleep(0.2)
     finally:
         await again.leave()
+
+
+async def test_a_new_host_revokes_a_microphone_left_open(offline_station: Station) -> None:
+    """A caller was granted the microphone just before the host crashed: the host that starts
+    takes it back, so nobody stays on air with no floor and no time limit."""
+    caller = await offline_station.listener("granted-before-crash")
+    api = offline_station.api()
+    try:
+        await api.room.update_participant(
+            lkapi.UpdateParticipantRequest(
+                room=offline_station.room,
+                identity=caller.identity,
+                permission=lkapi.ParticipantPermission(
+                    can_subscribe=True,
+                    can_publish=True,
+                    can_publish_data=True,
+                    can_publish_sources=[lkapi.TrackSource.MICROPHONE],
+                ),
+            )
+        )
+        assert (await _permission(offline_station, caller.identity)).can_publish
+        offline_station.start_worker()
+        await offline_station.start_keeper()
+        await caller.wait_for_host(60)
+        deadline = time.monotonic() + 20
+        while (await _permission(offline_station, caller.identity)).can_publish:
+            assert time.monotonic() < deadline, "the stale microphone grant was not revoked"
+            await asyncio.sleep(0.5)
+    finally:
+        await api.aclose()
+        await caller.leave()
