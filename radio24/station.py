@@ -289,7 +289,9 @@ def run_part(name: str) -> int:
         applied = migrate.apply(os.environ["DATABASE_URL"])
         _out(f"migrations applied: {applied or 'none (up to date)'}")
         argv = [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app",
-                "--host", "127.0.0.1", "--port", str(PORTS["api"]), "--no-access-log"]  # fmt: skip
+                "--host", "127.0.0.1", "--port", str(PORTS["api"]), "--no-access-log",
+                # Proxy headers are trusted only from API_TRUSTED_PROXIES, inside the app.
+                "--no-proxy-headers"]  # fmt: skip
         os.execv(sys.executable, argv)
     elif name == "host":
         # No wait for Redis: the host must come up (and keep talking) without it.
