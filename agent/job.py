@@ -260,6 +260,7 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
         keep("posts", posts.run)
         keep("model-probe", voice.run_probes)
         keep("prompts", lambda: prompt_watcher.watch(folder, board, programme_changed, stop))
+        tasks.append(asyncio.create_task(loop.warm_media(), name="warm-media"))  # one-shot
     except BaseException:
         log.exception("host could not go on air")
         ctx.shutdown("host could not go on air")

@@ -91,6 +91,8 @@ class OnAirLoop:
 
         self._step: asyncio.Task[None] | None = None
         self._left_tasks: set[asyncio.Future[None]] = set()
+        self._beds: dict[str, Any] = {}  # prepared beds by name (a few files)
+        self._beds_loading: set[str] = set()
         # A host that just joined (perhaps taking over from a dead one) speaks at once.
         self._quiet_since = time.monotonic() - 3600
         self._wake = asyncio.Event()
@@ -318,16 +320,40 @@ class OnAirLoop:
         if item is None:
             self._transmitter.set_bed(None)
             return
-        try:
-            samples = await self._transmitter.prepared(item.path)
-        except (MediaError, OSError) as exc:
-            log.warning("media file skipped", extra={"file": item.name, "why": str(exc)})
-            self._transmitter.set_bed(None)
+        samples = self._beds.get(item.name)
+        if samples is None:
+            # Never hold the talk for a bed: it is prepared in the background (seconds for a
+            # new job, e.g. a takeover, on a loaded machine) and comes up at a later step.
+            if item.name not in self._beds_loading:
+                self._beds_loading.add(item.name)
+                task = asyncio.ensure_future(self._load_bed(item))
+                self._left_tasks.add(task)
+                task.add_done_callback(self._left_tasks.discard)
             return
         self._transmitter.set_bed(samples, key=item.name)
         if self._bed_run is None:
             assert segment is not None
             self._bed_run = (item, segment.id, _now(), time.monotonic())
+
+    async def _load_bed(self, item: MediaItem) -> None:
+        assert self._transmitter is not None
+        try:
+            self._beds[item.name] = await self._transmitter.prepared(item.path)
+        except (MediaError, OSError) as exc:
+            log.warning("media file skipped", extra={"file": item.name, "why": str(exc)})
+        finally:
+            self._beds_loading.discard(item.name)
+
+    async def warm_media(self) -> None:
+        """Prepare the beds and idents before they are needed (a new job starts cold)."""
+        if self.planner is None or self._transmitter is None:
+            return
+        for item in self.planner.library.items:
+            if item.kind in ("bed", "ident", "jingle"):
+                with contextlib.suppress(MediaError, OSError):
+                    samples = await self._transmitter.prepared(item.path)
+                    if item.kind == "bed":
+                        self._beds[item.name] = samples
 
     def _until(self) -> datetime:
         """The next fixed-time event: the next station-ID minute or the segment's end."""

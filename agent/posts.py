@@ -72,6 +72,7 @@ class PostQueue:
         self.redis_timeout = redis_timeout
         self._waiting: deque[Post] = deque()
         self._taken: dict[UUID, tuple[Post, float]] = {}  # being aired, since (monotonic)
+        self._marking: set[UUID] = set()  # aired, the mark still in the as-aired spool
         self._rung_at: bytes | str = "$"  # the last doorbell entry seen
         self._redis_outage = Outage(
             log, "posts: redis unavailable, polling postgres", "posts: redis answers again"
@@ -112,6 +113,10 @@ class PostQueue:
         outcome = await self._aired.mark_aired(
             post.post.id, ref, aired_at=datetime.now(UTC), after=self._tell_listener
         )
+        if outcome == "spooled":
+            # Still `queued` in Postgres until the spool writes the mark: keep holding its
+            # claim (and never claim it again ourselves), or it would air a second time.
+            self._marking.add(post.post.id)
         if outcome == "gone":
             log.info("post was no longer queued when marked", extra={"post_id": str(post.post.id)})
         return outcome != "gone"
@@ -142,7 +147,9 @@ class PostQueue:
                     "taken post never aired; back in the queue", extra={"post_id": str(post_id)}
                 )
                 self.put_back(post)
-        held = [p.post.id for p in self._waiting] + list(self._taken)
+        if self._marking and self._aired.spooled == 0:
+            self._marking.clear()  # the spool has written every mark
+        held = [p.post.id for p in self._waiting] + list(self._taken) + list(self._marking)
         if held:
             ours = await self._aired.renew_claims(self.claimer, held, self.lease_seconds)
             if ours is None:
@@ -151,7 +158,7 @@ class PostQueue:
             for p in lost:
                 self._waiting.remove(p)
                 log.info("post no longer ours; dropped", extra={"post_id": str(p.post.id)})
-            held = [i for i in held if i in ours]
+            held = [i for i in held if i in ours or i in self._marking]
         room = self.batch - len(self._waiting) - len(self._taken)
         if room <= 0:
             return
