@@ -142,6 +142,14 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
 
     async def off_air(*_: Any) -> None:
         stop.set()
+        loop_part = parts.get("loop")
+        if loop_part is not None:
+            # What aired must be recorded before the claims are released (the posts task lets
+            # them go when cancelled): else the next host airs a post a second time.
+            try:
+                await asyncio.wait_for(loop_part.flush_writes(), 3.0)
+            except Exception:
+                log.warning("as-aired writes not all recorded at shutdown")
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -431,6 +431,12 @@ class OnAirLoop:
                 await write()
             except Exception:
                 log.warning("as-aired write failed", exc_info=True)
+            finally:
+                self._writes.task_done()
+
+    async def flush_writes(self) -> None:
+        """Return once every record handed to the writer is written (or spooled)."""
+        await self._writes.join()
 
     async def turn_over(self, turn: Turn, heard: bool) -> None:
         """The desk's report of a finished turn: the model answers, or the offline voice does."""
