@@ -126,6 +126,7 @@ def _music_rows(station: Station) -> list[tuple[str, str, int]]:
         ).fetchall()
 
 
+@pytest.mark.peak
 async def test_a_minute_at_broadcast_loudness_and_a_press_fades_the_track(
     offline_station: Station,
 ) -> None:
