@@ -200,7 +200,7 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
         def make_host(chat_ctx: llm.ChatContext | None) -> Host:
             assert loop is not None
             return Host(
-                director.instructions(loop._state()),
+                director.instructions(loop.state()),
                 recall=recall,
                 next_post=loop.next_post,
                 chat_ctx=chat_ctx,

@@ -90,7 +90,9 @@ class OnAirLoop:
         self.desk: CallInDesk | None = None
 
         self._step: asyncio.Task[None] | None = None
-        self._left_tasks: set[asyncio.Future[None]] = set()
+        # Short side tasks (ban checks, a caller leaving, beds, now playing): owned here,
+        # cancelled at stop.
+        self._side_tasks: set[asyncio.Future[Any]] = set()
         self._beds: dict[str, Any] = {}  # prepared beds by name (a few files)
         self._beds_loading: set[str] = set()
         # A host that just joined (perhaps taking over from a dead one) speaks at once.
@@ -134,6 +136,20 @@ class OnAirLoop:
     def stop(self) -> None:
         self._room.off("participant_connected", self._on_joined)
         self._room.off("participant_disconnected", self._on_left)
+        for task in list(self._side_tasks):
+            task.cancel()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> None:
+        """A side task off the step's path; a failure is logged, never raised."""
+        task = asyncio.ensure_future(coro)
+        self._side_tasks.add(task)
+
+        def done(t: asyncio.Future[Any]) -> None:
+            self._side_tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.warning("on-air side task failed", extra={"task": what}, exc_info=t.exception())
+
+        task.add_done_callback(done)
 
     # --- the loop ----------------------------------------------------------------------------
 
@@ -214,7 +230,7 @@ class OnAirLoop:
             self._log(thanks, None)
 
     async def _air_next_cue(self) -> None:
-        state = self._state()
+        state = self.state()
         await self._follow_instructions(state)
         cue = self.director.cue(state)
         post = self._posts.take() if cue.kind is CueKind.READ_POST else None
@@ -270,7 +286,7 @@ class OnAirLoop:
         """
         if self.planner is None or self._transmitter is None or not self.planner.library.items:
             return False
-        cue = self.director.cue(self._state())
+        cue = self.director.cue(self.state())
         if cue.kind is CueKind.STATION_ID and cue.id_minute != self._ident_for:
             ident = self.planner.ident(cue.segment)
             if ident is not None:
@@ -326,9 +342,7 @@ class OnAirLoop:
             # new job, e.g. a takeover, on a loaded machine) and comes up at a later step.
             if item.name not in self._beds_loading:
                 self._beds_loading.add(item.name)
-                task = asyncio.ensure_future(self._load_bed(item))
-                self._left_tasks.add(task)
-                task.add_done_callback(self._left_tasks.discard)
+                self._spawn(self._load_bed(item), "bed")
             return
         self._transmitter.set_bed(samples, key=item.name)
         if self._bed_run is None:
@@ -382,14 +396,7 @@ class OnAirLoop:
 
     def _show_playing(self, item: MediaItem | None) -> None:
         """Pages' "now playing", off the step's path (a cut must not wait for it)."""
-        task = asyncio.ensure_future(self._display.now_playing(item))
-        self._left_tasks.add(task)
-        task.add_done_callback(self._shown)
-
-    def _shown(self, task: asyncio.Future[None]) -> None:
-        self._left_tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("could not show what is playing", exc_info=task.exception())
+        self._spawn(self._display.now_playing(item), "now-playing")
 
     def replace_library(self, planner: MusicPlanner | None) -> None:
         """A producer's edit changed the media folder: plan from the new library."""
@@ -537,7 +544,7 @@ class OnAirLoop:
             and p.identity != self._settings.host_identity
         )
 
-    def _state(self) -> StationState:
+    def state(self) -> StationState:
         return StationState(
             posts_waiting=self._posts.waiting,
             floor_held=self.desk is not None and self.desk.held,
@@ -564,15 +571,11 @@ class OnAirLoop:
     def _on_joined(self, participant: rtc.RemoteParticipant) -> None:
         self._wake.set()
         if self.desk is not None:
-            task = asyncio.ensure_future(self.desk.joined(participant.identity))
-            self._left_tasks.add(task)
-            task.add_done_callback(self._left_tasks.discard)
+            self._spawn(self.desk.joined(participant.identity), "joined")
 
     def _on_left(self, participant: rtc.RemoteParticipant) -> None:
         if self.desk is not None:
-            task = asyncio.ensure_future(self.desk.caller_left(participant.identity))
-            self._left_tasks.add(task)
-            task.add_done_callback(self._left_tasks.discard)
+            self._spawn(self.desk.caller_left(participant.identity), "caller-left")
         session = self._sessions.session
         if session is None:
             return

@@ -83,6 +83,7 @@ class Voice:
         self.breaker = breaker
         self._make_probe_model = make_probe_model
         self.speaking = asyncio.Event()  # the session's agent state is "speaking"
+        self._stalled = False  # the last reply played was cut by the stall watchdog
 
     def agent_state(self, new_state: str) -> None:
         if new_state == "speaking":
@@ -239,7 +240,6 @@ class Voice:
             playout.cancel()
         return handle.interrupted
 
-    _stalled = False
 
     def _voice_silent_for(self) -> float:
         return time.monotonic() - self._transmitter.voice_at
