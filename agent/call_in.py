@@ -28,6 +28,12 @@ from agent.settings import HostSettings
 
 log = logging.getLogger("radio24.call_in")
 
+# After a heard turn the model's first audio arrives within ~0.1–0.2 s. Revoking the microphone
+# and telling pages the floor is free cost the event loop ~20–30 ms, so for an answered turn they
+# wait this long instead of standing in front of the answer (the caller's audio is already cut
+# from the model at the release, so nothing they say in between reaches the air).
+RELEASE_AFTER_ANSWER_SECONDS = 0.25
+
 
 class CallRefused(FloorError):
     code = "refused"
@@ -39,6 +45,7 @@ class _Call:
     caller: str
     stop: asyncio.Event
     vad: asyncio.Task[float] | None = None
+    speech: float = 0.0  # seconds of speech the VAD has heard so far
 
 
 class CallInDesk:
@@ -69,6 +76,7 @@ class CallInDesk:
         self._lock = asyncio.Lock()
         self._call: _Call | None = None
         self._ids = 0
+        self._releases: dict[asyncio.Task[None], Turn] = {}
 
     @property
     def held(self) -> bool:
@@ -111,7 +119,7 @@ class CallInDesk:
                 await self._preempt()
                 self._open_input(caller)
                 await self._grant(caller, allowed=True)
-                call.vad = asyncio.create_task(self._measure_speech(caller, call.stop))
+                call.vad = asyncio.create_task(self._measure_speech(call))
             except Exception:
                 log.exception("could not open the caller's microphone")
                 turn = self.floor.cancel(caller)
@@ -180,7 +188,12 @@ class CallInDesk:
                 await self._grant(p.identity, allowed=False)
 
     async def aclose(self) -> None:
+        pending, self._releases = self._releases, {}
+        for task in pending:
+            task.cancel()
         async with self._lock:
+            for turn in pending.values():  # a job that stops revokes at once
+                await self._release(turn)
             call = self._call
             if call is not None:
                 with contextlib.suppress(FloorError):
@@ -193,15 +206,25 @@ class CallInDesk:
         call = self._call
         if call is None or call.caller != turn.caller:
             return {"status": turn.how.value}
+        enough = self._settings.min_speech_seconds
+        # The caller waits for the answer: when the VAD has already heard enough speech, the
+        # model gets the turn at once, before the VAD winds down and the bookkeeping.
+        early = turn.keep and call.speech >= enough
+        if early:
+            self._mute_input(call)
+            await self._turn_over(turn, True)
         speech = await self._stop_listening(call)
-        heard = turn.keep and speech >= self._settings.min_speech_seconds
+        heard = early or (turn.keep and speech >= enough)
         log.info(
             "caller turn ended",
             extra={"how": turn.how.value, "speech_seconds": round(speech, 2), "heard": heard},
         )
-        # The caller waits for the answer: the model gets the turn before the bookkeeping.
-        await self._turn_over(turn, heard)
-        await self._release(turn)
+        if not early:
+            await self._turn_over(turn, heard)
+        if heard and self._sessions.session is not None and not self._sessions.offline:
+            self._release_soon(turn, call.id)
+        else:
+            await self._release(turn)
         if self._sessions.session is None:
             return {"status": "off_air"}
         if not heard:
@@ -212,19 +235,34 @@ class CallInDesk:
         await self._stop_listening(call)
         await self._release(turn)
 
-    async def _stop_listening(self, call: _Call) -> float:
-        """Close the session's input and stop the VAD; returns the seconds of speech heard."""
+    def _mute_input(self, call: _Call) -> None:
         self._call = None
         session = self._sessions.session
         if session is not None:
             session.input.set_audio_enabled(False)
         call.stop.set()
-        speech = 0.0
+
+    async def _stop_listening(self, call: _Call) -> float:
+        """Close the session's input and stop the VAD; returns the seconds of speech heard."""
+        self._mute_input(call)
+        speech = call.speech
         if call.vad is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 speech = await asyncio.wait_for(asyncio.shield(call.vad), 2.0)
             call.vad.cancel()
         return speech
+
+    def _release_soon(self, turn: Turn, call_id: int) -> None:
+        async def later() -> None:
+            await asyncio.sleep(RELEASE_AFTER_ANSWER_SECONDS)
+            async with self._lock:
+                if self._call is not None and self._call.caller == turn.caller:
+                    return  # pressed again meanwhile: the new turn owns the grant
+                await self._release(turn)
+
+        task = asyncio.create_task(later(), name=f"call-in-release-{call_id}")
+        self._releases[task] = turn
+        task.add_done_callback(lambda t: self._releases.pop(t, None))
 
     async def _release(self, turn: Turn) -> None:
         """Revoke the microphone (a caller who left has none) and tell pages the floor is free."""
@@ -279,9 +317,10 @@ class CallInDesk:
                 raise
             log.warning("could not revoke the microphone", exc_info=True)
 
-    async def _measure_speech(self, caller: str, stop: asyncio.Event) -> float:
-        """Seconds of speech Silero VAD hears on the caller's microphone until `stop`."""
-        participant = self._room.remote_participants.get(caller)
+    async def _measure_speech(self, call: _Call) -> float:
+        """Seconds of speech Silero VAD hears on the caller's microphone until the call stops
+        (kept up to date on `call.speech`)."""
+        participant = self._room.remote_participants.get(call.caller)
         if participant is None:
             return 0.0
         audio = rtc.AudioStream.from_participant(
@@ -290,7 +329,6 @@ class CallInDesk:
             sample_rate=16000,
         )
         stream = self._vad_model.stream()
-        speech = 0.0
         enough = self._settings.min_speech_seconds
 
         async def feed() -> None:
@@ -298,16 +336,15 @@ class CallInDesk:
                 stream.push_frame(ev.frame)
 
         async def count() -> None:
-            nonlocal speech
             async for ev in stream:
                 if ev.type == vad.VADEventType.INFERENCE_DONE and ev.probability >= 0.5:
-                    speech += sum(f.duration for f in ev.frames)
+                    call.speech += sum(f.duration for f in ev.frames)
 
         feeder = asyncio.create_task(feed())
         counter = asyncio.create_task(count())
         try:
-            await stop.wait()
-            if speech < enough:
+            await call.stop.wait()
+            if call.speech < enough:
                 await asyncio.sleep(0.15)  # the last frames of the press may still hold speech
             feeder.cancel()
             stream.end_input()
@@ -319,4 +356,4 @@ class CallInDesk:
             await asyncio.gather(feeder, counter, return_exceptions=True)
             await audio.aclose()
             await stream.aclose()
-        return speech
+        return call.speech

@@ -36,9 +36,7 @@ from agent.transmitter import Transmitter
 
 log = logging.getLogger("radio24.sessions")
 
-SUMMARY_HEADER = (
-    "What you said on air most recently (for continuity; do not repeat it):\n"
-)
+SUMMARY_HEADER = "What you said on air most recently (for continuity; do not repeat it):\n"
 
 
 class SessionKeeper:

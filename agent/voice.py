@@ -240,7 +240,6 @@ class Voice:
             playout.cancel()
         return handle.interrupted
 
-
     def _voice_silent_for(self) -> float:
         return time.monotonic() - self._transmitter.voice_at
 

@@ -578,8 +578,13 @@ class Day:
             self._spawn(self._post(int(event.detail["n"])))
         elif kind == "turn":
             if self._turn_task is not None and not self._turn_task.done():
-                self.record.turns.append({"t": time.monotonic(), "kind": event.detail["kind"],
-                                          "result": "skipped: a turn still running"})
+                self.record.turns.append(
+                    {
+                        "t": time.monotonic(),
+                        "kind": event.detail["kind"],
+                        "result": "skipped: a turn still running",
+                    }
+                )
                 return
             self._turn_task = asyncio.create_task(self._turn(str(event.detail["kind"])))
         elif kind == "outage":
@@ -617,8 +622,15 @@ class Day:
             status, body = resp.status_code, resp.json() if resp.content else {}
         except Exception as e:
             status, body = 0, {"error": type(e).__name__}
-        self.record.posts.append({"t": at, "n": n, "status": status, "id": body.get("id"),
-                                  "post_status": body.get("status")})
+        self.record.posts.append(
+            {
+                "t": at,
+                "n": n,
+                "status": status,
+                "id": body.get("id"),
+                "post_status": body.get("status"),
+            }
+        )
 
     async def _turn(self, kind: str) -> None:
         callers = [e for n, e in self.ears.items() if n.startswith("caller") and e.here]
