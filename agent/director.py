@@ -17,8 +17,6 @@ from enum import StrEnum
 
 from agent.prompts import DAY_MINUTES, Programme, Segment, render
 
-# A station ID missed by more than this (a caller held the floor) is skipped, not aired late.
-ID_GRACE = timedelta(minutes=5)
 # Outside the listener corner a waiting post is read at most this often.
 POST_SPACING = timedelta(minutes=15)
 # How many recent topics/phrases the host is told to steer away from.
@@ -196,7 +194,13 @@ class ProgramDirector:
         return "\n\n".join(parts)
 
     def _id_due(self, now: datetime) -> datetime | None:
-        """The scheduled ID minute now due and not yet given, if any."""
+        """The scheduled ID minute now due and not yet given, if any.
+
+        An ID that could not air on its minute (a caller held the floor, a track was playing)
+        airs at the next break, with the time of that break, until the next scheduled ID
+        takes its place: the AI disclosure is never skipped. A host that starts (a new job,
+        a takeover) owes the last one, so a listener who tunes in hears who is on air first.
+        """
         minutes = self._programme.schedule.station_id_minutes
         if not minutes:
             return None
@@ -208,9 +212,7 @@ class ProgramDirector:
             if past
             else (hour - timedelta(hours=1)).replace(minute=minutes[-1])
         )
-        if now - scheduled < ID_GRACE and scheduled != self._last_id:
-            return scheduled
-        return None
+        return scheduled if scheduled != self._last_id else None
 
     def _values(self, lineup: Lineup, segment: Segment, state: StationState) -> dict[str, str]:
         station = self._programme.station

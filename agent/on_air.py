@@ -207,9 +207,10 @@ class OnAirLoop:
             await self._sessions.renew(list(self._recent)[-6:])
             self._instructions = None
             return
-        if await self._air_music():
+        music = await self._air_music()
+        if music is True:
             return
-        await self._air_next_cue()
+        await self._air_next_cue(music if isinstance(music, Cue) else None)
 
     async def _answer_caller(self) -> None:
         answer, self._answer = self._answer, None
@@ -229,10 +230,12 @@ class OnAirLoop:
             thanks = await self._voice.say(CALLER_THANKS.get(self._language, CALLER_THANKS["en"]))
             self._log(thanks, None)
 
-    async def _air_next_cue(self) -> None:
+    async def _air_next_cue(self, cue: Cue | None = None) -> None:
+        """The director's next cue (or `cue`, a station ID whose ident has just played)."""
         state = self.state()
         await self._follow_instructions(state)
-        cue = self.director.cue(state)
+        if cue is None:
+            cue = self.director.cue(state)
         post = self._posts.take() if cue.kind is CueKind.READ_POST else None
         if post is not None and not await self._posts.still_queued(post):
             post = None
@@ -278,11 +281,12 @@ class OnAirLoop:
 
     # --- music, idents and the bed -----------------------------------------------------------
 
-    async def _air_music(self) -> bool:
+    async def _air_music(self) -> bool | Cue:
         """Music instead of talk when the planner says so; True if this step was music.
 
-        Before a station ID its ident plays (then the spoken ID follows in the same step);
-        before talk the segment's bed comes up under it.
+        Before a station ID its ident plays, and the spoken ID follows in the same step: that
+        cue is returned, so the ID is voiced even if the ident ran into the end of its grace.
+        Before talk the segment's bed comes up under it.
         """
         if self.planner is None or self._transmitter is None or not self.planner.library.items:
             return False
@@ -293,6 +297,8 @@ class OnAirLoop:
                 await self._bed_for(None)
                 if await self._play(ident, cue.segment):
                     self._ident_for = cue.id_minute
+                    await self._bed_for(cue.segment)
+                    return cue
         if cue.kind is CueKind.CONTINUE:
             choice = self.planner.next_item(cue.segment, self._until())
             if isinstance(choice, Play):

@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +51,12 @@ RATE = 48000
 FRAME = RATE // 100
 LOUD = 300.0  # int16 RMS above which a 10 ms frame counts as heard (tests/host use the same)
 SAMPLE_SECONDS = 1.0
+# The station clock reads the day's start this long after the worker starts (the host is on
+# air after ~25-35 s on a loaded machine here); the script starts then, or when it is on air.
+CLOCK_LEAD_SECONDS = 40.0
 EDIT_MARK = "SOAK-EDIT"
 UTTERANCE_FIELDS = ("id", "kind", "speaker", "text", "segment", "mode", "started_at", "ended_at",
-                    "interrupted")  # fmt: skip
+                    "interrupted", "file")  # fmt: skip
 USAGE_FIELDS = ("hour", "model", "audio_in", "audio_out", "text_in", "text_out")
 
 log = logging.getLogger("bench.day")
@@ -350,8 +353,13 @@ class Parts:
         rack.wait_port(port, 60, self.procs["api"])
         self.api_url = f"http://127.0.0.1:{port}"
 
-    def start_host(self, plan: DayPlan, fake: FakeRealtimeServer) -> None:
+    def start_host(self, plan: DayPlan, fake: FakeRealtimeServer) -> float:
+        """Start the host worker; returns the monotonic time its station clock reads
+        plan.start (the epoch every job of the day shares)."""
         self.health_port = rack.free_port()
+        # The clock reads plan.start a little after the host is likely on air, so the day's
+        # first simulated hour is not spent starting up; the script waits for that moment.
+        origin = time.monotonic() + CLOCK_LEAD_SECONDS
         env = self.env() | {
             "OPENAI_API_KEY": "sk-fake",
             "OPENAI_BASE_URL": fake.base_url,
@@ -359,7 +367,9 @@ class Parts:
             "RADIO_CLOCK_SPEED": str(plan.speed),
             "RADIO_CLOCK_START": plan.start.isoformat(),
             # One epoch for every job: a takeover does not rewind the simulated day.
-            "RADIO_CLOCK_EPOCH": datetime.now(UTC).isoformat(),
+            "RADIO_CLOCK_EPOCH": (
+                datetime.now(UTC) + timedelta(seconds=CLOCK_LEAD_SECONDS)
+            ).isoformat(),
             "MAX_TURN_SECONDS": str(plan.max_turn_seconds),
             "SESSION_MAX_MINUTES": str(plan.session_minutes),
             "REALTIME_SOCKET_MINUTES": str(plan.session_minutes / 2),
@@ -370,6 +380,7 @@ class Parts:
                 env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
+        return origin
 
     def stop(self) -> None:
         for name in ("worker", "api", "livekit", "redis", "postgres"):
@@ -405,6 +416,7 @@ class Record:
     # (t, id, starts, seconds since the host was last seen before this sample)
     segment_seen: list[tuple[float, str, str, float]] = field(default_factory=list)
     host_joined: float | None = None
+    clock_origin: float | None = None  # when the station clock read plan.start (its epoch)
     jobs_joined: list[tuple[float, int, str]] = field(default_factory=list)  # (wall, pid, job)
 
 
@@ -465,7 +477,7 @@ class Day:
         try:
             _say("starting the API and the host worker")
             await asyncio.to_thread(parts.start_api)
-            parts.start_host(plan, self.fake)
+            self.record.clock_origin = parts.start_host(plan, self.fake)
             async with httpx.AsyncClient(base_url=parts.api_url, timeout=10) as http:
                 self.http = http
                 # 24 listeners and callers, plus enough posters to stay inside the API's limit
@@ -505,6 +517,10 @@ class Day:
         self._posters = self.people[24:]
         _say(f"waiting for the host to go on air (day: {plan.real_seconds:.0f} s real)")
         await self._wait_on_air()
+        assert self.record.clock_origin is not None
+        lead = self.record.clock_origin - time.monotonic()
+        if lead > 0:
+            await asyncio.sleep(lead)  # the day starts when the station clock reads plan.start
         self.record.t0 = t0 = time.monotonic()
         sampler = asyncio.create_task(self._sample())
         for event in events:
@@ -736,7 +752,7 @@ class Day:
                 dict(zip(UTTERANCE_FIELDS, r, strict=True))
                 for r in conn.execute(
                     "SELECT id, kind, speaker, text, segment, mode, started_at, ended_at,"
-                    " interrupted FROM utterances ORDER BY started_at, id"
+                    " interrupted, file FROM utterances ORDER BY started_at, id"
                 )
             ]
             posts = [

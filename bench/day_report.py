@@ -19,7 +19,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from agent.director import ID_GRACE, lineup_at
+from scipy.stats import theilslopes
+
+from agent.director import lineup_at
+from agent.media import load_library
 from agent.prompts import load_programme
 from bench.day_script import DayPlan, absent_window
 from radio24 import rack
@@ -115,13 +118,18 @@ def analyse(
         u["t"] = mono(u["started_at"])
         u["t_end"] = mono(u["ended_at"] or u["started_at"])
     programme = load_programme(rack.ROOT / "prompts")
+    beds = {i.name for i in load_library(rack.ROOT / "prompts", programme).of_kind("bed")}
     cues = [(at - mono_to_wall, pid, cue) for at, pid, cue in on_air_cues(worker_log)]
-    report["segments"] = _segments(plan, programme, host, cues, origin, (gone, back))
     report["cues"] = dict(Counter(c for _, _, c in cues))
-    floor = [(t["granted"], t.get("ended", t["granted"])) for t in record.turns if "granted" in t]
-    floor += [(mono(u["started_at"]), mono(u["ended_at"] or u["started_at"]))
-              for u in utterances if u["kind"] == "caller"]  # fmt: skip
-    report["station_ids"] = _ids(plan, programme, host, cues, floor, origin, (gone, back))
+    # When the host could not have given a cue: a caller on the floor, its own voice, a track
+    # or an ident (not a bed: the host talks over it), nobody listening.
+    busy = [(t["granted"], t.get("ended", t["granted"])) for t in record.turns if "granted" in t]
+    busy += [(mono(u["started_at"]), mono(u["ended_at"] or u["started_at"]))
+             for u in utterances if u["kind"] in ("caller", "host")
+             or (u["kind"] == "music" and u.get("file") not in beds)]  # fmt: skip
+    busy.append((gone, back))
+    report["segments"] = _segments(plan, programme, host, cues, origin, busy, t0)
+    report["station_ids"] = _ids(plan, programme, host, cues, busy, origin, (gone, back), t0)
 
     # --- posts ---
     written = [p for p in record.posts if p["status"] == 201]
@@ -216,24 +224,21 @@ def _short(result: str) -> str:
 
 
 def _calibrate(plan: DayPlan, record: Any, mono_to_wall: float) -> tuple[float, dict[str, Any]]:
-    """The host clock's origin (monotonic s when station time was plan.start), from segment
-    changes seen in the room; the spread over several changes is the drift. Each job process
-    starts its own station clock at plan.start (agent/job.py station_clock), so after a job
-    restart the origin is the newest job's; without a change seen, its "host joined" time."""
-    origins = []
+    """The host clock's origin (monotonic s when station time was plan.start): the epoch the
+    soak gave every job (RADIO_CLOCK_EPOCH). Segment changes seen in the room check it: their
+    spread from the epoch is the clock's drift as a listener sees it."""
+    origin = record.clock_origin
+    seen = []
     for t, _sid, starts, *unseen in record.segment_seen[1:]:
         if unseen and unseen[0] > 1.5 * SAMPLE_SECONDS:
             continue  # seen on coming back (or from a new host): not the moment it changed
         sim = (datetime.fromisoformat(starts) - plan.start).total_seconds()
-        origins.append(t - sim / plan.speed)
-    if origins:
-        spread = max(origins) - min(origins)
-        return origins[0], {"from": f"{len(origins)} segment changes", "drift_real_s": spread}
-    joined = getattr(record, "jobs_joined", None)
-    if joined:
-        return joined[-1][0] - mono_to_wall, {"from": "the newest job's join", "drift_real_s": None}
-    base = record.host_joined or record.t0
-    return base, {"from": "host join (no segment change seen)", "drift_real_s": None}
+        seen.append(t - sim / plan.speed)
+    if origin is None:  # a record from before the epoch was kept
+        origin = seen[0] if seen else (record.host_joined or record.t0)
+    drift = max((abs(o - origin) for o in seen), default=None)
+    return origin, {"from": f"the clock's epoch ({len(seen)} segment changes seen)",
+                    "drift_real_s": drift}  # fmt: skip
 
 
 def _growth(points: list[tuple[float, float, int, int]], warm: float, hours: float) -> dict:
@@ -243,7 +248,10 @@ def _growth(points: list[tuple[float, float, int, int]], warm: float, hours: flo
     k = max(3, len(after) // 10)
     head, tail = after[:k], after[-k:]
     span = tail[-1][0] - head[0][0]
-    rss_growth = statistics.median(p[1] for p in tail) - statistics.median(p[1] for p in head)
+    # The trend, not two noisy ends: the Theil-Sen slope (median of pairwise slopes) shrugs
+    # off the allocator's few-MB swings and a one-off step, and still sees a steady leak.
+    slope = theilslopes([p[1] for p in after], [p[0] for p in after]).slope
+    rss_growth = slope * span
     return {
         "samples": len(points),
         "rss_mb_start": points[0][1],
@@ -251,7 +259,9 @@ def _growth(points: list[tuple[float, float, int, int]], warm: float, hours: flo
         "rss_mb_end": statistics.median(p[1] for p in tail),
         "rss_mb_max": max(p[1] for p in points),
         "rss_growth_mb": rss_growth,
-        "rss_growth_mb_per_day": rss_growth * 24 / span if span > 0 else None,
+        "rss_growth_mb_per_day": slope * 24,
+        "rss_ends_mb": statistics.median(p[1] for p in tail)
+        - statistics.median(p[1] for p in head),
         "fds_after_warmup_max": max(p[2] for p in head),
         "fds_end_max": max(p[2] for p in tail),
         "fds_max": max(p[2] for p in points),
@@ -282,7 +292,7 @@ def _cause(silence: dict[str, Any], record: Any) -> str:
     return ", ".join([*(f"turn {k}" for k in turns), *near]) or "-"
 
 
-def _segments(plan, programme, host, cues, origin, absent) -> list[dict[str, Any]]:
+def _segments(plan, programme, host, cues, origin, busy, t0) -> list[dict[str, Any]]:
     changes = []
     step = timedelta(minutes=1)
     at, stop = plan.start, plan.start + timedelta(hours=plan.hours)
@@ -297,8 +307,12 @@ def _segments(plan, programme, host, cues, origin, absent) -> list[dict[str, Any
     out = []
     for at, sid in changes:
         due = origin + (at - plan.start).total_seconds() / plan.speed
-        out.append(_on_time(f"segment {sid}", at, due, host, absent,
-                            lambda u, sid=sid: u["segment"] == sid, intros))  # fmt: skip
+        if due < t0:
+            out.append(_before_the_day(f"segment {sid}", at))
+            continue
+        out.append(_on_time(f"segment {sid}", at, due, host, busy,
+                            lambda u, sid=sid: u["segment"] == sid, intros,
+                            programme.station.silence_gap_seconds + 1.0))  # fmt: skip
     return out
 
 
@@ -333,75 +347,98 @@ def _longest_free(a: float, b: float, spans: list[tuple[float, float]]) -> float
     return longest
 
 
-def _ids(plan, programme, host, cues, floor, origin, absent) -> list[dict[str, Any]]:
-    """Every scheduled station ID against what the host did around its minute.
+def _before_the_day(what: str, at: datetime) -> dict[str, Any]:
+    """Due before the first listener joined: the keeper dispatches no host to an empty room,
+    so nothing is on air to judge (the station clock starts with the host worker)."""
+    note = "before the first listener joined: not judged"
+    return {"what": what, "station_time": f"{at:%a %H:%M}", "ok": True, "note": note}
 
-    The director gives an ID from its minute until ID_GRACE later, never into a caller's turn
-    or the host's own sentence; past the grace it skips that ID by design (one late ID is worse
-    than none: the next one comes on its minute). So an ID passes when it aired (an ID cue in
-    the worker log, and a host utterance starting with it that is an ID: the fake model's tag
-    or, offline, the station's AI disclosure) within one cue of its minute; or when it was
-    skipped and the host never had a free moment for it in the grace: no stretch of
-    silence_gap + 1 s with neither a caller on the floor nor the host speaking.
+
+def _ids(plan, programme, host, cues, busy, origin, absent, t0) -> list[dict[str, Any]]:
+    """Every scheduled station ID against what the host did after its minute.
+
+    The director gives an ID from its minute, never into a caller's turn or the host's own
+    sentence or a track, and never skips it: held, it airs at the next break, until the next
+    scheduled ID takes its place. So an ID passes when it aired (an ID cue in the worker log,
+    and a host utterance starting with it that is an ID: the fake model's tag or, offline, the
+    station's AI disclosure) within one cue of the host's first free moment after its minute;
+    or, not aired, when the host had no free moment (silence_gap + 1 s with no caller on the
+    floor, no host voice and no music) before the next ID was due.
     """
     minutes = programme.schedule.station_id_minutes
     disclosure = programme.station.ai_disclosure
-    grace = ID_GRACE.total_seconds() / plan.speed
     free_needed = programme.station.silence_gap_seconds + 1.0
-    spans = [*floor, *((u["t"], u["t_end"]) for u in host)]
     gone, back = absent
-    out = []
-    at = plan.start.replace(minute=0, second=0, microsecond=0)
     stop = plan.start + timedelta(hours=plan.hours)
+    dues = []
+    at = plan.start.replace(minute=0, second=0, microsecond=0)
     while at < stop:
         if at >= plan.start and at.minute in minutes:
-            due = origin + (at - plan.start).total_seconds() / plan.speed
-            item: dict[str, Any] = {"what": "station ID", "station_time": f"{at:%a %H:%M}"}
-            out.append(item)
-            if gone <= due <= back:
-                item.update(ok=True, note="nobody listening: not due on air")
-            elif due + grace > back > due:
-                item.update(ok=True, note="listeners came back inside its grace: not judged")
-            else:
-                item.update(_id_aired(due, grace, free_needed, host, cues, spans, disclosure))
+            dues.append((at, origin + (at - plan.start).total_seconds() / plan.speed))
         at += timedelta(minutes=1)
+    end = origin + plan.hours * 3600 / plan.speed
+    out = []
+    for i, (at, due) in enumerate(dues):
+        if due < t0:
+            out.append(_before_the_day("station ID", at))
+            continue
+        until = dues[i + 1][1] if i + 1 < len(dues) else end
+        item: dict[str, Any] = {"what": "station ID", "station_time": f"{at:%a %H:%M}"}
+        out.append(item)
+        if gone <= due <= back:
+            item.update(ok=True, note="nobody listening: not due on air")
+        else:
+            item.update(_id_aired(due, until, free_needed, host, cues, busy, disclosure))
     return out
 
 
-def _id_aired(due, grace, free_needed, host, cues, spans, disclosure) -> dict[str, Any]:
-    window = (due - 0.5, due + grace + 1.0)  # a 0.25 s tick and the log line's own lag
+def _first_free(a: float, b: float, spans: list[tuple[float, float]], need: float) -> float:
+    """Where the first stretch of `need` s outside every span begins in [a, b] (else b): the
+    first moment the host could have given a cue (a shorter gap is the station's own pause
+    between items)."""
+    t, run_from = a, None
+    while t < b:
+        if _busy(t, spans):
+            run_from = None
+        elif run_from is None:
+            run_from = t
+        if run_from is not None and t - run_from >= need:
+            return run_from
+        t += BIN
+    return b
+
+
+def _id_aired(due, until, free_needed, host, cues, spans, disclosure) -> dict[str, Any]:
+    window = (due - 0.5, until + 1.0)  # a 0.25 s tick and the log line's own lag
     given = [t for t, _pid, kind in cues if kind == "station_id" and window[0] <= t <= window[1]]
+    free_from = _first_free(due, until, spans, free_needed)
     for t in given:
         hit = next((u for u in host if t - 0.2 <= u["t"] <= t + 6.0), None)
         text = (hit or {}).get("text") or ""
         if hit is not None and (ID_TAG in text or disclosure in text):
-            before = [u for u in host if due <= u["t"] < hit["t"] - 0.01]
-            late = round(hit["t"] - due, 2)
+            before = [u for u in host if free_from <= u["t"] < hit["t"] - 0.01]
             n = len(before)
-            return {"ok": n <= 1, "aired": True, "late_real_s": late, "cues_before": n,
+            return {"ok": n <= 1, "aired": True, "late_real_s": round(hit["t"] - due, 2),
+                    "held_real_s": round(free_from - due, 2), "cues_before": n,
                     "mode": hit["mode"], "tries": len(given)}  # fmt: skip
     if given:
         return {"ok": False, "aired": False, "tries": len(given),
                 "note": "cued but no ID utterance followed"}  # fmt: skip
-    free = round(_longest_free(due, due + grace, spans), 2)
+    free = round(_longest_free(due, until, spans), 2)
     if free >= free_needed:
-        note = f"never cued though the host was free {free} s in its grace"
+        note = f"never aired though the host was free {free} s before the next ID"
         return {"ok": False, "aired": False, "free_s": free, "note": note}
-    note = "skipped by design: caller or host busy through its grace"
+    note = "the host was busy (caller, voice, music) until the next ID"
     return {"ok": True, "aired": False, "skipped": True, "free_s": free, "note": note}
 
 
-def _on_time(name, at, due, host, absent, match, cue_times) -> dict[str, Any]:
+def _on_time(name, at, due, host, busy, match, cue_times, need) -> dict[str, Any]:
     """Aired within one cue: the utterance that followed an `introduce` cue in the worker log
-    and belongs to the segment, with at most one other host utterance started since it was due
-    (or since the listeners came back, when they left before one cue could air)."""
-    gone, back = absent
+    and belongs to the segment, with at most one other host utterance (the station ID, which
+    comes first) started since the host's first free moment after it was due."""
     item: dict[str, Any] = {"what": name, "station_time": f"{at:%a %H:%M}"}
-    if gone <= due <= back:
-        item.update(ok=True, note="nobody listening: not due on air")
-        return item
-    since = back if due < gone < due + 10.0 else due
-    cued = [c for c in cue_times if c >= since - 0.5]
+    since = _first_free(due, due + 3600.0, busy, need)
+    cued = [c for c in cue_times if c >= due - 0.5]
     hit = next(
         (u for u in host if match(u) and any(c - 0.2 <= u["t"] <= c + 6.0 for c in cued)), None
     )
@@ -412,6 +449,7 @@ def _on_time(name, at, due, host, absent, match, cue_times) -> dict[str, Any]:
     item.update(
         ok=len(before) <= 1,
         late_real_s=round(hit["t"] - due, 2),
+        held_real_s=round(since - due, 2),
         cues_before=len(before),
         mode=hit["mode"],
     )
@@ -457,7 +495,7 @@ def _checks(plan: DayPlan, r: dict[str, Any]) -> list[dict[str, Any]]:
     seg_bad = [s for s in r["segments"] if not s["ok"]]
     check("segments started within one cue", f"{len(r['segments']) - len(seg_bad)}/"
           f"{len(r['segments'])}", "all", not seg_bad)  # fmt: skip
-    ids = r["station_ids"]
+    ids = [s for s in r["station_ids"] if "not judged" not in s.get("note", "")]
     id_bad = [s for s in ids if not s["ok"]]
     aired = sum(1 for s in ids if s.get("aired"))
     skipped = sum(1 for s in ids if s.get("skipped"))

@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from agent.director import (
-    ID_GRACE,
     POST_SPACING,
     Cue,
     CueKind,
@@ -200,12 +199,36 @@ def test_station_id_is_given_once_on_its_minute(ja: Programme) -> None:
         assert air(director, IDLE).kind is CueKind.CONTINUE
 
 
-def test_a_station_id_missed_by_a_long_call_is_skipped(ja: Programme) -> None:
+def test_a_station_id_held_by_a_long_call_airs_when_it_ends(ja: Programme) -> None:
+    """Never skipped: the AI disclosure airs at the next break, with that break's time."""
     director, clock = started(ja, at(0, 14, 25))
     clock.set(at(0, 14, 30))
     assert air(director, StationState(floor_held=True)).held is CueKind.STATION_ID
-    clock.set(at(0, 14, 30) + ID_GRACE + timedelta(seconds=1))
-    assert air(director, IDLE).kind is CueKind.CONTINUE
+    clock.set(at(0, 14, 41))  # an eleven-minute call
+    cue = air(director, IDLE)
+    assert cue.kind is CueKind.STATION_ID
+    assert "14:41" in cue.fallback[0] and "AI" in cue.fallback[0]
+    assert air(director, IDLE).kind is not CueKind.STATION_ID  # given once
+
+
+def test_a_held_station_id_gives_way_to_the_next_one(ja: Programme) -> None:
+    director, clock = started(ja, at(0, 14, 25))
+    clock.set(at(0, 14, 30))
+    assert air(director, StationState(floor_held=True)).held is CueKind.STATION_ID
+    clock.set(at(0, 15, 0, 30))  # the floor was held past the next ID minute
+    cue = air(director, IDLE)
+    assert cue.kind is CueKind.STATION_ID and cue.id_minute == at(0, 15, 0)
+    for _ in range(5):
+        clock.advance(seconds=30)
+        assert air(director, IDLE).kind is not CueKind.STATION_ID  # one ID, not two
+
+
+def test_a_host_that_starts_identifies_the_station_first(ja: Programme) -> None:
+    """A new job (a first listener, a takeover) owes the last ID: who is on air comes first."""
+    director = ProgramDirector(ja, FakeClock(at(0, 14, 47)))
+    first = air(director, IDLE)
+    assert first.kind is CueKind.STATION_ID and "14:47" in first.fallback[0]
+    assert air(director, IDLE).kind is CueKind.INTRODUCE
 
 
 def test_no_segment_change_during_a_callers_turn(ja: Programme) -> None:
@@ -277,6 +300,7 @@ def test_recent_topics_are_steered_away_from(ja: Programme) -> None:
     director = ProgramDirector(ja, clock, memory=3)
     recent = ("old topic", "コーヒーの話", "雨の音", "コーヒーの話", "costs $5 now", "朝ごはん")
     state = StationState(recent=recent)
+    assert air(director, state).kind is CueKind.STATION_ID  # a host that starts says who it is
     intro = air(director, state)
     assert intro.kind is CueKind.INTRODUCE
     assert intro.avoid == ("コーヒーの話", "costs $5 now", "朝ごはん")  # last 3, once each
