@@ -17,6 +17,9 @@ from enum import StrEnum
 
 from agent.prompts import DAY_MINUTES, Programme, Segment, render
 
+# An ID that aired (late, or as a new host started) less than this before the next ID minute
+# stands in for that one: two IDs a minute apart sound like a loop.
+ID_SPACING = timedelta(minutes=5)
 # Outside the listener corner a waiting post is read at most this often.
 POST_SPACING = timedelta(minutes=15)
 # How many recent topics/phrases the host is told to steer away from.
@@ -94,6 +97,7 @@ class ProgramDirector:
         self._memory = memory
         self._introduced: str | None = None  # id of the segment the host is voicing
         self._last_id: datetime | None = None  # the scheduled minute of the last ID given
+        self._last_id_at: datetime | None = None  # when (station time) it aired
         self._last_post: datetime | None = None
 
     @property
@@ -167,6 +171,7 @@ class ProgramDirector:
         """The host voiced `cue`: only now is it given (an ID, an introduction, a post slot)."""
         if cue.kind is CueKind.STATION_ID and cue.id_minute is not None:
             self._last_id = cue.id_minute
+            self._last_id_at = self._clock()
         elif cue.kind is CueKind.INTRODUCE:
             self._introduced = cue.segment.id
         elif cue.kind is CueKind.READ_POST and cue.at is not None:
@@ -212,7 +217,12 @@ class ProgramDirector:
             if past
             else (hour - timedelta(hours=1)).replace(minute=minutes[-1])
         )
-        return scheduled if scheduled != self._last_id else None
+        if scheduled == self._last_id:
+            return None
+        # A held ID that aired shortly before this minute already told listeners who is on air.
+        if self._last_id_at is not None and self._last_id_at > scheduled - ID_SPACING:
+            return None
+        return scheduled
 
     def _values(self, lineup: Lineup, segment: Segment, state: StationState) -> dict[str, str]:
         station = self._programme.station

@@ -39,6 +39,9 @@ POST_ITEM = (
 STALL_SECONDS = 1.5
 # Longest a tool round may hold the first audio back.
 TOOL_ALLOWANCE_SECONDS = 15.0
+# The offline voice through the session must start within this (synthesis of a long line on a
+# busy machine); a session still wedged on a failed model reply does not play it at all.
+OFFLINE_START_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ class Voice:
         self._make_probe_model = make_probe_model
         self.speaking = asyncio.Event()  # the session's agent state is "speaking"
         self._stalled = False  # the last reply played was cut by the stall watchdog
+        self._wedged: AgentSession | None = None  # a session that did not play the offline voice
 
     def agent_state(self, new_state: str) -> None:
         if new_state == "speaking":
@@ -111,14 +115,25 @@ class Voice:
         never leaves the station silent."""
         session = self._sessions.session
         started = _now()
-        if session is not None:
+        if session is not None and session is not self._wedged:
             try:
                 handle = session.say(text, allow_interruptions=False, add_to_chat_ctx=False)
             except RuntimeError:
                 session = None
             else:
-                interrupted = await self._played(handle)
-                return Aired(text, "offline", started, _now(), interrupted)
+                try:
+                    began = await self._began(handle, OFFLINE_START_SECONDS)
+                except asyncio.CancelledError:
+                    self._cut(handle)
+                    raise
+                if began:
+                    interrupted = await self._played(handle)
+                    return Aired(text, "offline", started, _now(), interrupted)
+                # The session is stuck behind a failed model reply (a stall, a fatal error
+                # that has not closed it yet): until it is replaced, lines go straight to air.
+                log.warning("the session did not play the offline voice; straight to air")
+                self._cut(handle)
+                self._wedged = session
         log.info("offline voice straight to air (no session)")
         played = await self._transmitter.play(await self._synthesize(text))
         return Aired(text, "offline", started, _now(), played <= 0)
@@ -218,6 +233,20 @@ class Voice:
             last = now
             if budget <= 0:
                 return False
+
+    async def _began(self, handle: SpeechHandle, budget: float) -> bool:
+        """Whether `handle`'s audio reached the air within `budget` seconds."""
+        # Audio on air, not the agent state: a session wedged on a cut reply can stay
+        # "speaking" with nothing coming out.
+        since = time.monotonic()
+        deadline = since + budget
+        while time.monotonic() < deadline:
+            if self._transmitter.voice_at > since:
+                return True
+            if handle.done():
+                return not handle.interrupted and handle.exception() is None
+            await asyncio.sleep(0.02)
+        return False
 
     async def _played(self, handle: SpeechHandle, *, watch_stall: bool = False) -> bool:
         """Wait until `handle` has played out; True if it was cut. Cancelling cuts it."""

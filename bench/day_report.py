@@ -21,7 +21,7 @@ from typing import Any
 
 from scipy.stats import theilslopes
 
-from agent.director import lineup_at
+from agent.director import ID_SPACING, lineup_at
 from agent.media import load_library
 from agent.prompts import load_programme
 from bench.day_script import DayPlan, absent_window
@@ -359,7 +359,8 @@ def _ids(plan, programme, host, cues, busy, origin, absent, t0) -> list[dict[str
 
     The director gives an ID from its minute, never into a caller's turn or the host's own
     sentence or a track, and never skips it: held, it airs at the next break, until the next
-    scheduled ID takes its place. So an ID passes when it aired (an ID cue in the worker log,
+    scheduled ID takes its place (an ID less than ID_SPACING before a minute stands in for it).
+    So an ID passes when it aired (an ID cue in the worker log,
     and a host utterance starting with it that is an ID: the fake model's tag or, offline, the
     station's AI disclosure) within one cue of the host's first free moment after its minute;
     or, not aired, when the host had no free moment (silence_gap + 1 s with no caller on the
@@ -385,11 +386,22 @@ def _ids(plan, programme, host, cues, busy, origin, absent, t0) -> list[dict[str
         until = dues[i + 1][1] if i + 1 < len(dues) else end
         item: dict[str, Any] = {"what": "station ID", "station_time": f"{at:%a %H:%M}"}
         out.append(item)
+        spacing = ID_SPACING.total_seconds() / plan.speed
+        stand_in = [u for u in host if due - spacing < u["t"] <= due + 0.25
+                    and _is_id(u, disclosure)]  # fmt: skip
         if gone <= due <= back:
             item.update(ok=True, note="nobody listening: not due on air")
+        elif stand_in:
+            item.update(ok=True, aired=True, note="the ID just before stands in for it",
+                        late_real_s=round(stand_in[0]["t"] - due, 2))  # fmt: skip
         else:
             item.update(_id_aired(due, until, free_needed, host, cues, busy, disclosure))
     return out
+
+
+def _is_id(u: dict[str, Any], disclosure: str) -> bool:
+    text = u["text"] or ""
+    return ID_TAG in text or disclosure in text
 
 
 def _first_free(a: float, b: float, spans: list[tuple[float, float]], need: float) -> float:

@@ -223,6 +223,18 @@ def test_a_held_station_id_gives_way_to_the_next_one(ja: Programme) -> None:
         assert air(director, IDLE).kind is not CueKind.STATION_ID  # one ID, not two
 
 
+def test_a_late_id_stands_in_for_the_next_one_close_after_it(ja: Programme) -> None:
+    director, clock = started(ja, at(0, 14, 25))
+    clock.set(at(0, 14, 30))
+    assert air(director, StationState(floor_held=True)).held is CueKind.STATION_ID
+    clock.set(at(0, 14, 57))  # a long call; the held ID airs at 14:57
+    assert air(director, IDLE).kind is CueKind.STATION_ID
+    clock.set(at(0, 15, 0, 30))
+    assert air(director, IDLE).kind is not CueKind.STATION_ID  # 15:00 is covered
+    clock.set(at(0, 15, 30))
+    assert air(director, IDLE).kind is CueKind.STATION_ID  # and the schedule goes on
+
+
 def test_a_host_that_starts_identifies_the_station_first(ja: Programme) -> None:
     """A new job (a first listener, a takeover) owes the last ID: who is on air comes first."""
     director = ProgramDirector(ja, FakeClock(at(0, 14, 47)))
@@ -393,7 +405,7 @@ def test_a_cue_cut_before_it_aired_comes_again(ja: Programme) -> None:
     assert again.kind is CueKind.STATION_ID and again.id_minute == dropped.id_minute
     director.aired(again)
     assert director.cue(IDLE).kind is CueKind.CONTINUE
-    director, clock = started(ja, at(0, 9, 59, 50))
+    director, clock = started(ja, at(0, 9, 50))
     clock.set(at(0, 10, 0, 5))  # the hour's ID, then the new segment
     assert air(director, IDLE).kind is CueKind.STATION_ID
     first = director.cue(IDLE)
