@@ -334,9 +334,12 @@ class OnAirLoop:
         try:
             await self._transmitter.play(samples)
         finally:
-            if over is not None and not over.done():
-                over.cancel()  # the track ended first (or a caller pressed): the line goes too
-                await asyncio.wait({over}, timeout=2.0)
+            if over is not None:
+                if not over.done():
+                    over.cancel()  # the track ended first (or a caller pressed): the line too
+                    await asyncio.wait({over}, timeout=2.0)
+                if over.done() and not over.cancelled() and over.exception() is not None:
+                    log.warning("the line over the intro failed", exc_info=over.exception())
             seconds = min(time.monotonic() - t0, len(samples) / SAMPLE_RATE)
             self.planner.aired(segment.id, item, at, seconds)
             self._log_music(item, segment.id, started, seconds)

@@ -1,16 +1,20 @@
 """The host talks over a track's intro and back-announces it, heard by a listener through the
-real SFU (Opus-coded and decoded). The offline voice hosts the default station's late-night
-segment, whose only track here is a low tone (so its level reads apart from the voice) with a
+real SFU (Opus-coded and decoded). The host voices the default station's late-night segment,
+whose only track here is a low tone (so its level reads apart from the voice) with a
 5-second intro: the listener hears the voice and the ducked track at once, the voice is over
-before the intro ends, the track plays to its end, and the next talk break names it."""
+by the intro's end, the track plays to its end, and the next talk break names it. Once with
+the offline voice, once with the model (the fake Realtime server), which must be handed the
+tags as quoted data."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shutil
 import time
 import wave
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -77,13 +81,26 @@ def _rows(station: Station) -> list[tuple[str, str | None, str, float, float]]:
     return [(k, f, x, float(a), float(b)) for k, f, x, a, b in rows]
 
 
-async def test_the_host_talks_over_the_intro_and_names_the_track_after(
-    offline_station: Station,
-) -> None:
-    offline_station.extra_env.update(RADIO_CLOCK_START=LATE_NIGHT, RADIO_CLOCK_SPEED="1")
-    offline_station.start_worker()
-    await offline_station.start_keeper()
-    listener = Recorder(offline_station, "night-owl")
+Row = tuple[str, str | None, str, float, float]
+
+
+@dataclass
+class Heard:
+    over: Row  # the host's line over the track's intro
+    after: Row  # the talk break after the track
+    line_start: float  # seconds into the track, from the as-aired log
+    line_end: float
+
+
+async def _air_the_track(station: Station) -> Heard:
+    """Start the station at 01:05, record the listener until the talk after the track, and
+    check what both modes share: the line over the intro starts inside the track and ends by
+    the intro's end (give or take the overrun the loop allows), the track airs whole, and the
+    listener hears voice and track at once, the track ducked under the voice and unbroken."""
+    station.extra_env.update(RADIO_CLOCK_START=LATE_NIGHT, RADIO_CLOCK_SPEED="1")
+    station.start_worker()
+    await station.start_keeper()
+    listener = Recorder(station, "night-owl")
     await listener.join()
     try:
         await listener.wait_for_host(60)
@@ -93,10 +110,9 @@ async def test_the_host_talks_over_the_intro_and_names_the_track_after(
             assert time.monotonic() < deadline, "the track never started"
             await asyncio.sleep(0.1)
         began = next(at for at, v in listener.playing if v and TITLE in v)
-        # The back-announce: the next talk break after the track names it.
         deadline = time.monotonic() + SECONDS + 30
         while True:
-            rows = _rows(offline_station)
+            rows = _rows(station)
             music = [r for r in rows if r[0] == "music" and r[1] == "music/low_tone.wav"]
             after = [r for r in rows if r[0] == "host" and music and r[3] >= music[0][4] - 0.5]
             if after:
@@ -107,21 +123,17 @@ async def test_the_host_talks_over_the_intro_and_names_the_track_after(
     finally:
         await listener.leave()
 
-    # The as-aired log: the intro line starts inside the track and ends before the vocals
-    # (the end of the intro, give or take the overrun the loop allows); the track aired whole.
     _, _, _, m_start, m_end = music[0]
     assert m_end - m_start >= SECONDS - 0.3, f"the track was cut: {m_end - m_start:.2f} s"
     over = [r for r in rows if r[0] == "host" and m_start <= r[3] < m_end]
-    assert len(over) == 1 and TITLE in over[0][2] and ARTIST in over[0][2], over
+    assert len(over) == 1, over
     line_start, line_end = over[0][3] - m_start, over[0][4] - m_start
     print(f"\nintro line {line_start:.2f}-{line_end:.2f} s into a {INTRO:g} s intro")
     assert line_start >= LEAD_IN_S - 0.3 and line_end <= INTRO + OVERRUN_S, (line_start, line_end)
-    assert after[0][2].startswith(f"お聴きいただいたのは、{ARTIST}で「{TITLE}」でした。"), after
 
-    # What the listener heard: voice and track at once, the track ducked under the voice and
-    # back up after it, and the tone unbroken to the track's end. Windows are placed from the
-    # log (seconds into the track) on the track's first window the listener heard.
-    _keep(offline_station, "talk_over.wav", pcm)
+    # What the listener heard. Windows are placed from the log (seconds into the track) on
+    # the track's first window the listener heard.
+    _keep(station, "talk_over.wav", pcm)
     tone, rest = _levels(pcm)
     heard = tone > -45.0
     first = int(np.flatnonzero(heard)[0])
@@ -131,21 +143,47 @@ async def test_the_host_talks_over_the_intro_and_names_the_track_after(
 
     during = np.arange(window(line_start), window(line_end + 0.3))
     voiced = during[rest[during] > -30.0]  # the voice is clearly there
-    after = np.arange(window(line_end + 2.5), window(SECONDS - 0.4))  # the duck has let go
+    quiet = np.arange(window(line_end + 2.5), window(SECONDS - 0.4))  # the duck has let go
     levels = f"tone {np.round(tone).tolist()}, rest {np.round(rest).tolist()}"
     assert voiced.size >= 5, f"the voice heard over the track in {voiced.size} windows; {levels}"
     assert heard[voiced].all(), f"the track was not heard under the voice; {levels}"
-    assert after.size >= 5 and np.median(rest[after]) < -40.0, f"talk went on; {levels}"
-    ducked = float(np.median(tone[voiced]) - np.median(tone[after]))
+    assert quiet.size >= 5 and np.median(rest[quiet]) < -40.0, f"talk went on; {levels}"
+    ducked = float(np.median(tone[voiced]) - np.median(tone[quiet]))
     print(
         f"track under the voice: {-ducked:.1f} dB lower ({voiced.size} windows), "
-        f"voice {np.median(rest[voiced]):.1f} dBFS, track alone {np.median(tone[after]):.1f} dBFS"
+        f"voice {np.median(rest[voiced]):.1f} dBFS, track alone {np.median(tone[quiet]):.1f} dBFS"
     )
     assert ducked <= -6.0, f"the track was not ducked under the voice ({ducked:.1f} dB)"
     last = int(np.flatnonzero(heard)[-1])
     span = (last - first + 1) * WINDOW / RATE
     gaps = int((~heard[first : last + 1]).sum())
     assert span >= SECONDS - 0.6 and gaps == 0, f"the track heard {span:.1f} s, {gaps} gaps"
+    return Heard(over[0], after[0], line_start, line_end)
+
+
+async def test_the_offline_voice_talks_over_the_intro_and_names_the_track_after(
+    offline_station: Station,
+) -> None:
+    heard = await _air_the_track(offline_station)
+    assert heard.over[2] == f"続いては、{ARTIST}で「{TITLE}」。", heard.over
+    assert heard.after[2].startswith(f"お聴きいただいたのは、{ARTIST}で「{TITLE}」でした。")
+
+
+async def test_the_model_is_cued_over_the_intro_and_back_announces_with_the_tags_as_data(
+    realtime_station: Station,
+) -> None:
+    await _air_the_track(realtime_station)
+    fake = realtime_station.fake
+    assert fake is not None
+    asked = [r.response_instructions or "" for r in fake.response_requests]
+    intro = [a for a in asked if "<track>" in a]
+    assert len(intro) == 1 and "under your voice" in intro[0], asked
+    data = intro[0].split("<track>\n")[1].split("\n</track>")[0]
+    assert json.loads(data) == {"title": TITLE, "artist": ARTIST}
+    back = [a for a in asked[asked.index(intro[0]) + 1 :] if "<played_music>" in a]
+    assert back, "the talk after the track was not asked to back-announce it"
+    played = back[0].split("<played_music>\n")[1].split("\n</played_music>")[0]
+    assert json.loads(played) == [{"title": TITLE, "artist": ARTIST}]
 
 
 def _keep(station: Station, name: str, pcm: np.ndarray) -> None:
