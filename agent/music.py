@@ -6,6 +6,11 @@ the segment's run, not per item), never plans a piece that would run past the ne
 event (a station ID, the segment's end) when a shorter one fits, and never repeats a file within
 `repeat_window`. It picks the least recently aired piece that fits, so a small library rotates.
 
+It also decides how the host brings a track in (`introduction`): over the track's intro when
+the producers gave its length (the line starts just after the music and must end before the
+vocals), else in a short line before it starts; and it remembers the tracks that aired since the
+last talk break, so that break can name them (the back-announce).
+
 Pure: the station clock is injected and what aired is reported to it; no files, no LiveKit.
 The on-air loop asks `next_item` whenever the air is free and reports back what it aired.
 """
@@ -27,6 +32,21 @@ Clock = Callable[[], datetime]
 REPEAT_WINDOW = timedelta(minutes=15)
 # A talk shorter than this before a fixed event is better spent on a jingle, when one fits.
 _SHORT_GAP_S = 15.0
+# Talking over an intro: the voice comes in this far into the track (the listener hears the
+# music come up first) and is asked to end this long before the vocals.
+LEAD_IN_S = 1.0
+INTRO_MARGIN_S = 1.0
+# The shortest line worth starting over an intro; a shorter intro is introduced before the track.
+SHORTEST_TALK_OVER_S = 2.0
+# A line still running this long after the intro's end is cut: the host never talks over the
+# vocals for long (the track itself is never cut, and stays ducked while the voice lasts).
+OVERRUN_S = 2.5
+# A talk-up before a track whose intro is unknown: one short sentence.
+TALK_UP_S = 6.0
+# A back-announce names at most this many tracks (the latest of a longer run).
+BACK_ANNOUNCE_MAX = 3
+# A track cut this early (a caller pressed at once) is not worth naming afterwards.
+_NAMED_AFTER_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -47,6 +67,31 @@ class Play:
     @property
     def talk_over(self) -> float:
         return self.item.intro
+
+
+@dataclass(frozen=True)
+class Introduction:
+    """How the host brings a track in.
+
+    Over its intro (`over`): the track starts, the host's line starts `lead_in` seconds into it,
+    is asked to last at most `seconds`, and is cut if it still runs at `cut_at` seconds into the
+    track. Before it (`over` False): a line of about `seconds`, then the track.
+    """
+
+    over: bool
+    seconds: float
+    lead_in: float = 0.0
+    cut_at: float = 0.0
+
+
+def introduction(item: MediaItem) -> Introduction | None:
+    """How `item` is brought in; None for what is not a track (jingles, idents, beds)."""
+    if item.kind != "track":
+        return None
+    room = item.intro - LEAD_IN_S - INTRO_MARGIN_S
+    if item.intro > 0 and room >= SHORTEST_TALK_OVER_S:
+        return Introduction(True, room, LEAD_IN_S, item.intro + OVERRUN_S)
+    return Introduction(False, TALK_UP_S)
 
 
 @dataclass(frozen=True)
@@ -166,6 +211,7 @@ class MusicPlanner:
         self._segment: str | None = None
         self._talk = self._music = self._other = 0.0
         self._recent: deque[Played] = deque()
+        self._unannounced: deque[MediaItem] = deque(maxlen=BACK_ANNOUNCE_MAX)
 
     def replace_library(self, library: MediaLibrary) -> None:
         self.library = library
@@ -202,6 +248,16 @@ class MusicPlanner:
         else:
             self._other += aired_s
         self._recent.append(Played(item.name, started))
+        if item.kind == "track" and aired_s >= _NAMED_AFTER_S:
+            self._unannounced.append(item)
+
+    def unannounced(self) -> tuple[MediaItem, ...]:
+        """The tracks aired since the last back-announce, oldest first (the latest few)."""
+        return tuple(self._unannounced)
+
+    def announced(self) -> None:
+        """A talk break named what played: the next one starts a new list."""
+        self._unannounced.clear()
 
     def ident(self, segment: Segment) -> MediaItem | None:
         """An ident for the station ID: one with the segment's moods first, least recent."""

@@ -10,7 +10,9 @@ the floor is held. As-aired records go to one ordered writer, off the step's pat
 With a media library (station.yaml `media:`) a step may be music instead of talk: where the
 director has nothing time-critical (an ID, a new segment, a post), the music planner decides
 between talk and a track or jingle, with room up to the next ID minute or the segment's end. A
-station ID opens with an ident, and the segment's bed plays under the talk.
+station ID opens with an ident, and the segment's bed plays under the talk. The host brings a
+track in over its intro when its length is known (else in a line just before it), and the next
+talk break names what played.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from livekit import rtc
@@ -36,11 +38,11 @@ from livekit.agents.voice import SpeechHandle
 
 from agent.aired import AiredLog
 from agent.call_in import CallInDesk
-from agent.director import Cue, CueKind, ProgramDirector, StationState
+from agent.director import Cue, CueKind, ProgramDirector, StationState, Track
 from agent.display import Display
 from agent.floor import Turn
 from agent.media import MediaItem
-from agent.music import MusicPlanner, Play
+from agent.music import Introduction, MusicPlanner, Play, introduction
 from agent.posts import Post, PostQueue
 from agent.prompts import Segment
 from agent.sessions import SessionKeeper
@@ -243,7 +245,8 @@ class OnAirLoop:
             cue = self.director.cue(StationState(**{**state.__dict__, "posts_waiting": 0}))
         log.info("on air", extra={"cue": cue.kind.value, "post": post is not None})
         self._current_post = post
-        line = Line(cue.instructions, self._fallback_line(cue, post), post)
+        fallback = _joined(cue.back_announce, self._fallback_line(cue, post))
+        line = Line(cue.instructions, fallback, post)
         try:
             aired = await self._voice.speak(line)
         except BaseException:
@@ -254,12 +257,14 @@ class OnAirLoop:
             self._current_post = None
         if aired.complete:
             self.director.aired(cue)
+        if aired.text and cue.announces and self.planner is not None:
+            self.planner.announced()
         if post is not None and not aired.text:
             # Nothing of it aired: it airs next time. A post whose reading started counts as
             # aired even if it was cut — a listener must never hear the same post twice.
             self._posts.put_back(post)
             post = None
-        self._log(aired, post)
+        self._log(aired, post, lead=cue.back_announce)
 
     async def _follow_instructions(self, state: StationState) -> None:
         """Standing instructions follow the segment and the clock, not only producers' edits."""
@@ -300,19 +305,21 @@ class OnAirLoop:
                     await self._bed_for(cue.segment)
                     return cue
         if cue.kind is CueKind.CONTINUE:
-            choice = self.planner.next_item(cue.segment, self._until())
+            choice = self.planner.next_item(cue.segment, self.director.next_event())
             if isinstance(choice, Play):
                 log.info("on air", extra={"cue": "music", "kind": choice.item.kind})
                 await self._bed_for(None)
-                if await self._play(choice.item, cue.segment):
+                if await self._play(choice.item, cue.segment, introduce=True):
                     self._segue = True
                     return True
         await self._bed_for(cue.segment)
         return False
 
-    async def _play(self, item: MediaItem, segment: Segment) -> bool:
+    async def _play(self, item: MediaItem, segment: Segment, *, introduce: bool = False) -> bool:
         """Air one file to its end (a press cancels the step, which fades it out); log it.
-        False if the file cannot air (it is skipped for the planner's repeat window)."""
+        False if the file cannot air (it is skipped for the planner's repeat window).
+
+        `introduce`: the host brings a track in, over its intro or just before it."""
         assert self._transmitter is not None and self.planner is not None
         try:
             samples = await self._transmitter.prepared(item.path)
@@ -320,16 +327,45 @@ class OnAirLoop:
             log.warning("media file skipped", extra={"file": item.name, "why": str(exc)})
             self.planner.aired(segment.id, item, self.director.lineup().at, 0.0)
             return False
+        intro = introduction(item) if introduce else None
+        if intro is not None and not intro.over:
+            cue = self.director.track_cue(_track(item), intro.seconds, over=False)
+            talk_up = Line(cue.instructions, self._fallback_line(cue, None))
+            self._log(await self._voice.speak(talk_up), None)
         started, at, t0 = _now(), self.director.lineup().at, time.monotonic()
         self._show_playing(item)
+        over = None
+        if intro is not None and intro.over:
+            over = asyncio.create_task(self._talk_over(item, intro, t0), name="intro-line")
         try:
             await self._transmitter.play(samples)
         finally:
+            if over is not None:
+                if not over.done():
+                    over.cancel()  # the track ended first (or a caller pressed): the line too
+                    await asyncio.wait({over}, timeout=2.0)
+                if over.done() and not over.cancelled() and over.exception() is not None:
+                    log.warning("the line over the intro failed", exc_info=over.exception())
             seconds = min(time.monotonic() - t0, len(samples) / SAMPLE_RATE)
             self.planner.aired(segment.id, item, at, seconds)
             self._log_music(item, segment.id, started, seconds)
             self._show_playing(None)
         return True
+
+    async def _talk_over(self, item: MediaItem, intro: Introduction, t0: float) -> None:
+        """The host's line over the track's intro, from `lead_in` into the track. The track
+        stays ducked while the voice lasts; a line still running at `cut_at` is cut, so the
+        host never talks over the vocals for long (the track itself plays on)."""
+        await asyncio.sleep(max(0.0, t0 + intro.lead_in - time.monotonic()))
+        cue = self.director.track_cue(_track(item), intro.seconds, over=True)
+        line = Line(cue.instructions, self._fallback_line(cue, None), over_music=True)
+        speak = asyncio.ensure_future(self._voice.speak(line))
+        try:
+            aired = await asyncio.wait_for(speak, max(0.0, t0 + intro.cut_at - time.monotonic()))
+        except TimeoutError:
+            log.info("the line over the intro ran into the vocals; cut", extra={"file": item.name})
+            return
+        self._log(aired, None, over_music=True)
 
     async def _bed_for(self, segment: Segment | None) -> None:
         """The segment's bed under the talk (None: no bed), and its run in the as-aired log."""
@@ -375,18 +411,6 @@ class OnAirLoop:
                     if item.kind == "bed":
                         self._beds[item.name] = samples
 
-    def _until(self) -> datetime:
-        """The next fixed-time event: the next station-ID minute or the segment's end."""
-        lineup = self.director.lineup()
-        ends, at = lineup.current.ends, lineup.at
-        minutes = sorted(self.director.programme.schedule.station_id_minutes)
-        if not minutes:
-            return ends
-        hour = at.replace(minute=0, second=0, microsecond=0)
-        later = [hour.replace(minute=m) for m in minutes if hour.replace(minute=m) > at]
-        next_id = later[0] if later else (hour + timedelta(hours=1)).replace(minute=minutes[0])
-        return min(ends, next_id)
-
     def _log_music(self, item: MediaItem, segment: str, started: datetime, seconds: float) -> None:
         async def write() -> None:
             await self._aired.music(
@@ -413,13 +437,21 @@ class OnAirLoop:
 
     # --- what aired --------------------------------------------------------------------------
 
-    def _log(self, aired: Aired, post: Post | None) -> None:
+    def _log(
+        self, aired: Aired, post: Post | None, *, lead: str = "", over_music: bool = False
+    ) -> None:
+        """`lead`: a back-announce said before the line; `over_music`: said over a track
+        (its time is the track's in the music share, not talk)."""
         if not aired.text:
             return
         self.aired_lines += 1
-        self._recent.append(aired.text[:120])
+        if lead and aired.text.startswith(lead):
+            # Two things the listener heard: the line's rotation must still see the line itself.
+            self._recent.extend((lead[:120], aired.text[len(lead) :].strip()[:120]))
+        else:
+            self._recent.append(aired.text[:120])
         segment = self.director.on_air_segment().id
-        if self.planner is not None:
+        if self.planner is not None and not over_music:
             self.planner.aired_talk(segment, (aired.ended - aired.started).total_seconds())
 
         async def write() -> None:
@@ -556,6 +588,7 @@ class OnAirLoop:
             floor_held=self.desk is not None and self.desk.held,
             listener_count=self.listener_count(),
             recent=tuple(self._recent),
+            played=tuple(_track(i) for i in self.planner.unannounced()) if self.planner else (),
         )
 
     async def watch(self) -> None:
@@ -618,6 +651,17 @@ class OnAirLoop:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _track(item: MediaItem) -> Track:
+    return Track(item.title, item.artist)
+
+
+def _joined(lead: str, line: str) -> str:
+    """A back-announce before the offline voice's line (Japanese sentences run on unspaced)."""
+    if not lead:
+        return line
+    return f"{lead}{'' if lead.endswith(('。', '！', '？')) else ' '}{line}"
 
 
 def _last_index(items: list[str], value: str) -> int:

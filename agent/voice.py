@@ -49,6 +49,9 @@ class Line:
     instructions: str  # what the model is asked to do now
     fallback: str  # what the offline voice says instead
     post: Post | None = None
+    # Said over a track that is playing: never as a programme item of its own, which would
+    # take the track off the air.
+    over_music: bool = False
 
 
 @dataclass(frozen=True)
@@ -107,12 +110,13 @@ class Voice:
                 aired = None
             if aired is not None:
                 return aired
-        return await self.say(line.fallback)
+        return await self.say(line.fallback, over_music=line.over_music)
 
-    async def say(self, text: str) -> Aired:
+    async def say(self, text: str, *, over_music: bool = False) -> Aired:
         """The offline voice reads `text`: through the session (with captions) when there is
         one, else straight to the transmitter, so a session that is closing or being renewed
-        never leaves the station silent."""
+        never leaves the station silent (the music already is not: a line `over_music` is then
+        left out)."""
         session = self._sessions.session
         started = _now()
         if session is not None and session is not self._wedged:
@@ -134,6 +138,9 @@ class Voice:
                 log.warning("the session did not play the offline voice; straight to air")
                 self._cut(handle)
                 self._wedged = session
+        if over_music:
+            log.info("no session for the line over the music; left out")
+            return Aired("", "offline", started, _now(), True)
         log.info("offline voice straight to air (no session)")
         played = await self._transmitter.play(await self._synthesize(text))
         return Aired(text, "offline", started, _now(), played <= 0)

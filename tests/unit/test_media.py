@@ -189,6 +189,31 @@ def test_sidecar_mistakes_name_their_line(station: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("value", "where", "message"),
+    [
+        ("eight", "media/music/media.yaml:4", "intro must be seconds from the start, not 'eight'"),
+        ("-2", "media/music/media.yaml:4", "intro must be seconds from the start, not -2"),
+        ("true", "media/music/media.yaml:4", "intro must be seconds from the start, not True"),
+        ("3.5", "media/music/night_song.ogg:1", "its intro (3.5 s) is not shorter than the file"),
+    ],
+)
+def test_a_bad_intro_is_reported_and_the_track_airs_without_talk_over(
+    station: Path, value: str, where: str, message: str
+) -> None:
+    """`prompts check` names a bad intro; the track still airs, introduced before it starts."""
+    (station / "media" / "music" / "media.yaml").write_text(
+        f"kind: track\nmoods: [calm]\nfiles:\n  night_song.ogg: {{ intro: {value} }}\n"
+    )
+    out = io.StringIO()
+    assert check_main([str(station)], out) == 1
+    bad = [line for line in out.getvalue().splitlines() if message in line]
+    assert len(bad) == 1 and bad[0].startswith(f"{station / where}: {message}"), out.getvalue()
+    assert "intro" in bad[0].split(" — ")[1]  # the fix says what to write
+    song = load_library(station, load_programme(station)).get("music/night_song.ogg")
+    assert song is not None and song.intro == 0.0
+
+
 def test_sidecar_syntax_error_keeps_the_files_playable(station: Path) -> None:
     (station / "media" / "music" / "media.yaml").write_text("kind: track\nmoods: [calm\n")
     library = load_library(station, load_programme(station))
