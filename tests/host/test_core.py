@@ -223,3 +223,30 @@ async def test_a_new_host_revokes_a_microphone_left_open(offline_station: Statio
     finally:
         await api.aclose()
         await caller.leave()
+
+
+async def test_a_press_right_after_an_answered_turn_keeps_its_microphone(
+    realtime_station: Station,
+) -> None:
+    """An answered turn's revoke waits a moment (it must not stand in front of the answer); a
+    caller who presses again inside that moment keeps the microphone for the new turn, and
+    its end revokes it as usual."""
+    caller = await _on_air(realtime_station)
+    try:
+        await caller.rpc("start_turn")
+        await _publish_when_granted(caller)
+        await caller.speak(speech_pcm())
+        assert json.loads(await caller.rpc("end_turn"))["status"] == "answered"
+        assert json.loads(await caller.rpc("start_turn"))["state"] == "held"  # at once
+        await asyncio.sleep(1.0)  # well past the deferred revoke of the first turn
+        perm = await _permission(realtime_station, caller.identity)
+        assert perm.can_publish, "the first turn's late revoke took the new turn's microphone"
+        assert _floor(caller).get("state") == "held"
+        assert json.loads(await caller.rpc("cancel_turn"))["status"] == "cancelled"
+        deadline = time.monotonic() + 5
+        while (await _permission(realtime_station, caller.identity)).can_publish:
+            assert time.monotonic() < deadline, "the microphone was not revoked"
+            await asyncio.sleep(0.1)
+        assert _floor(caller).get("state") == "free"
+    finally:
+        await caller.leave()
