@@ -139,6 +139,7 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
     board = Board(redis)
     heartbeat = Heartbeat(settings.redis_url, room.name, room.local_participant.sid)
     heartbeat.start()
+    keep("task-count", heartbeat.count_tasks)
 
     async def off_air(*_: Any) -> None:
         stop.set()
@@ -323,7 +324,10 @@ class Heartbeat:
 
     def __init__(self, redis_url: str, room: str, sid: str) -> None:
         self._key = HEARTBEAT_KEY.format(room=room)
-        self._value = json.dumps({"sid": sid})
+        self._sid = sid
+        # The job's asyncio task count, set by the job's loop (`count_tasks`): beaten with the
+        # sid so an operator (and the soak) can see a task leak from outside the process.
+        self.tasks: int | None = None
         self._client = sync_redis.Redis.from_url(
             redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
         )
@@ -342,9 +346,16 @@ class Heartbeat:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            value = json.dumps({"sid": self._sid, "tasks": self.tasks})
             with contextlib.suppress(Exception):
-                self._client.set(self._key, self._value, px=HEARTBEAT_TTL_MS)
+                self._client.set(self._key, value, px=HEARTBEAT_TTL_MS)
             self._stop.wait(HEARTBEAT_SECONDS)
+
+    async def count_tasks(self) -> None:
+        """Keep `tasks` current, from the job's own loop (asyncio.all_tasks is not for threads)."""
+        while True:
+            self.tasks = len(asyncio.all_tasks())
+            await asyncio.sleep(1.0)
 
 
 def _ban_check(pool: AsyncConnectionPool) -> Callable[[str], Coroutine[Any, Any, bool]]:

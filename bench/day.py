@@ -38,8 +38,10 @@ from typing import Any
 import httpx
 import numpy as np
 import psycopg
+import redis.asyncio as aioredis
 from livekit import rtc
 
+from agent.job import HEARTBEAT_KEY
 from bench import day_report
 from bench.day_script import DayPlan, Event, build
 from radio24 import rack
@@ -465,6 +467,7 @@ class Day:
         self._bg: set[asyncio.Task[Any]] = set()
         self.jobs = JobLog(workdir / "logs" / "worker.log")
         self._host_seen = 0.0
+        self._redis: aioredis.Redis | None = None
 
     async def run(self) -> dict[str, Any]:
         plan, parts = self.plan, self.parts
@@ -734,8 +737,20 @@ class Day:
                 self._host_seen = now
             row["listeners"] = sum(1 for e in self.ears.values() if e.here)
             row["active_jobs"] = await self._active_jobs()
+            row["job_tasks"] = await self._job_tasks()
             self.record.samples.append(row)
             await asyncio.sleep(SAMPLE_SECONDS)
+
+    async def _job_tasks(self) -> int | None:
+        """The host job's asyncio task count, as its heartbeat in Redis gives it."""
+        if self._redis is None:
+            self._redis = aioredis.Redis.from_url(self.parts.redis_url, socket_timeout=0.5)
+        try:
+            raw = await self._redis.get(HEARTBEAT_KEY.format(room=self.parts.room))
+            tasks = json.loads(raw).get("tasks") if raw else None
+        except Exception:
+            return None
+        return tasks if isinstance(tasks, int) else None
 
     async def _active_jobs(self) -> int | None:
         """The worker's own count of running jobs (livekit-agents' public /worker route)."""

@@ -89,9 +89,16 @@ def analyse(
         "samples_over_1": sum(1 for j in jobs if j is not None and j > 1),
         "unanswered": sum(1 for j in jobs if j is None),
     }
-    # livekit-agents exposes no task count (its HTTP server has / and /worker, in the worker,
-    # while the tasks live in the job process); the host has no metric of its own yet.
-    report["not_measured"] = ["asyncio tasks in the host's job process"]
+    # The job's asyncio task count comes with its heartbeat (livekit-agents exposes none).
+    tasks = [(hours(r["t"]), r["job_tasks"]) for r in record.samples if r.get("job_tasks")]
+    after = [n for h, n in tasks if h >= warm]
+    report["job_tasks"] = {
+        "series": tasks,
+        "after_warmup_max": max(after[: max(3, len(after) // 10)], default=None),
+        "end_max": max(after[-max(3, len(after) // 10) :], default=None),
+        "max": max((n for _, n in tasks), default=None),
+    }
+    report["not_measured"] = [] if tasks else ["asyncio tasks in the host's job process"]
 
     # --- what the listener heard ---
     windows = [(max(a, t0), min(b if not math.isnan(b) else end, end)) for a, b in presence]
@@ -501,6 +508,12 @@ def _checks(plan: DayPlan, r: dict[str, Any]) -> list[dict[str, Any]]:
         th = (g.get("threads_after_warmup_max"), g.get("threads_end_max"))
         check(f"{role} threads: after warm-up → end", f"{th[0]} → {th[1]}", "no growth (+2)",
               None not in th and th[1] <= th[0] + 2)  # fmt: skip
+    jt = r.get("job_tasks") or {}
+    ends = (jt.get("after_warmup_max"), jt.get("end_max"))
+    # A call or a reply in progress runs a dozen tasks of its own (VAD, RPC, the framework's
+    # speech and forwarding tasks): growth beyond that is a leak.
+    check("job asyncio tasks: after warm-up → end", f"{ends[0]} → {ends[1]}",
+          "no growth (+12)", None not in ends and ends[1] <= ends[0] + 12)  # fmt: skip
     check("job process restarts", len(r["job_pids"]) - 1, "0", len(r["job_pids"]) == 1)
     h = r["heard"]
     check("longest silence heard (s)", round(h["longest_s"], 2), "<= 5", h["longest_s"] <= 5)
@@ -556,6 +569,10 @@ def table(r: dict[str, Any]) -> str:
                 f"{g['fds_after_warmup_max']}→{g['fds_end_max']}  threads "
                 f"{g['threads_after_warmup_max']}→{g['threads_end_max']}"
             )
+    jt = r.get("job_tasks") or {}
+    if jt.get("max") is not None:
+        lines.append(f"job asyncio tasks: after warm-up {jt['after_warmup_max']} → end "
+                     f"{jt['end_max']} (max {jt['max']})")  # fmt: skip
     h = r["heard"]
     lines.append(f"heard: {h['silences_over_1s']} silences > 1 s, longest {h['longest_s']:.2f} s, "
                  f"on air {h['share_on_air']:.1%} of {h['monitored_s']:.0f} s")  # fmt: skip
@@ -615,7 +632,10 @@ def plot(r: dict[str, Any], path: Path) -> None:
         pts = r["series"][role]
         ax.plot([p[0] for p in pts], [p[2] for p in pts], label=f"{role} fds")
         ax.plot([p[0] for p in pts], [p[3] for p in pts], "--", label=f"{role} threads")
-    ax.set_ylabel("open fds / threads")
+    tasks = (r.get("job_tasks") or {}).get("series") or []
+    if tasks:
+        ax.plot([t[0] for t in tasks], [t[1] for t in tasks], ":", label="job asyncio tasks")
+    ax.set_ylabel("open fds / threads / tasks")
     ax.legend(loc="upper left")
     ax = axes[2]
     if r["silences"]:
