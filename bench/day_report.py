@@ -230,6 +230,9 @@ def _short(result: str) -> str:
     return result.split(":")[0] if failed else result
 
 
+RSS_NOISE_MB = 8.0
+
+
 def _calibrate(plan: DayPlan, record: Any, mono_to_wall: float) -> tuple[float, dict[str, Any]]:
     """The host clock's origin (monotonic s when station time was plan.start): the epoch the
     soak gave every job (RADIO_CLOCK_EPOCH). Segment changes seen in the room check it: their
@@ -499,9 +502,14 @@ def _checks(plan: DayPlan, r: dict[str, Any]) -> list[dict[str, Any]]:
     for role in ("worker", "job"):
         g = r["processes"].get(role, {})
         growth = g.get("rss_growth_mb")
-        limit = 50 * scale
-        check(f"{role} RSS growth after warm-up (MB)", _round(growth),
-              f"<= {limit:.1f} (50 MB/day)", growth is not None and growth <= limit)  # fmt: skip
+        # A short day cannot resolve 50 MB/day: a Python process's RSS swings a few MB within
+        # a minute (allocator arenas, a session renewal's buffers), seen up to 6.4 MB in 75 s
+        # here. Below RSS_NOISE_MB the short run checks the noise floor instead (a leak of
+        # ~100 MB/day or more still fails it); the full day checks the target itself.
+        limit = max(50 * scale, RSS_NOISE_MB)
+        target = f"<= {limit:.1f} (50 MB/day" + (", noise floor)" if limit > 50 * scale else ")")
+        check(f"{role} RSS growth after warm-up (MB)", _round(growth), target,
+              growth is not None and growth <= limit)  # fmt: skip
         fds = (g.get("fds_after_warmup_max"), g.get("fds_end_max"))
         check(f"{role} fds: after warm-up → end", f"{fds[0]} → {fds[1]}", "no growth (+2)",
               None not in fds and fds[1] <= fds[0] + 2)  # fmt: skip
