@@ -158,7 +158,7 @@ class Voice:
         except asyncio.CancelledError:
             self._cut(handle)
             raise
-        if handle.exception() is not None or self._stalled:
+        if self._stalled or (handle.done() and handle.exception() is not None):
             self.breaker.failed()
             return Aired(_text_of(handle), "realtime", started, _now(), True)
         self.breaker.succeeded()
@@ -190,7 +190,8 @@ class Voice:
             self._cut(handle)
             raise
         text = _text_of(handle)
-        failed = handle.exception() is not None or self._stalled
+        # A cut handle may still be finishing (a tool being cancelled): not done is not failed.
+        failed = self._stalled or (handle.done() and handle.exception() is not None)
         if failed:
             self.breaker.failed()
             # The offline voice carries on at once: the cue is voiced, not left half said.
@@ -202,16 +203,17 @@ class Voice:
         """Wait for the reply's first audio; time a tool spends running does not count."""
         budget = self._settings.fallback_after_seconds
         allowance = TOOL_ALLOWANCE_SECONDS
-        last = time.monotonic()
+        asked = last = time.monotonic()
         while True:
-            if self.speaking.is_set() or self._transmitter.voice_active:
+            # Voice mixed since we asked, not the transmitter's last flag: an idle mixer keeps
+            # the previous line's.
+            if self.speaking.is_set() or self._transmitter.voice_at > asked:
                 return True
             if handle.done():
                 return handle.exception() is None and bool(_text_of(handle))
             await asyncio.sleep(0.02)
             now = time.monotonic()
-            host = self._sessions.host
-            if host is not None and host.tools_running > 0 and allowance > 0:
+            if self._tool_running() and allowance > 0:
                 allowance -= now - last
             else:
                 budget -= now - last
@@ -219,14 +221,37 @@ class Voice:
             if budget <= 0:
                 return False
 
+    def _tool_running(self) -> bool:
+        host = self._sessions.host
+        return host is not None and host.tools_running > 0
+
     async def _played(self, handle: SpeechHandle, *, watch_stall: bool = False) -> bool:
-        """Wait until `handle` has played out; True if it was cut. Cancelling cuts it."""
+        """Wait until `handle` has played out; True if it was cut. Cancelling cuts it.
+
+        With `watch_stall`, a reply whose audio stops for STALL_SECONDS is cut. A tool round
+        inside the reply (the model looks something up, then speaks its result) is not a
+        stall: its time counts against TOOL_ALLOWANCE_SECONDS, and the reply after it gets the
+        fallback time to start, as any reply does."""
         self._stalled = False
         playout = asyncio.ensure_future(handle.wait_for_playout())
+        quiet_from = last = time.monotonic()  # silence is counted from here or the last audio
+        tool_time, after_tool = 0.0, False  # after_tool: waiting for the tool reply's audio
         try:
             while not playout.done():
                 await asyncio.wait({playout}, timeout=0.25)
-                if watch_stall and not playout.done() and self._voice_silent_for() > STALL_SECONDS:
+                now, tick = time.monotonic(), last
+                last = now
+                if not watch_stall or playout.done():
+                    continue
+                if self._tool_running():
+                    tool_time += now - tick
+                    quiet_from, after_tool = now, True
+                    if tool_time <= TOOL_ALLOWANCE_SECONDS:
+                        continue
+                if self._transmitter.voice_at > quiet_from:
+                    after_tool = False
+                limit = self._settings.fallback_after_seconds if after_tool else STALL_SECONDS
+                if now - max(self._transmitter.voice_at, quiet_from) > limit:
                     log.warning("model reply stalled; cut")
                     self._stalled = True
                     self._cut(handle)
@@ -239,9 +264,6 @@ class Voice:
         finally:
             playout.cancel()
         return handle.interrupted
-
-    def _voice_silent_for(self) -> float:
-        return time.monotonic() - self._transmitter.voice_at
 
     def _cut(self, handle: SpeechHandle) -> None:
         with contextlib.suppress(Exception):
