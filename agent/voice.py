@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,6 +65,37 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass
+class Airing:
+    """How far one line got on air, filled in by `Voice.speak` as it goes, so the caller still
+    knows when the call is cancelled (a caller's press cuts the host and `speak` returns
+    nothing). `on_air` turns True once any of the line's audio has been mixed on air."""
+
+    text: str = ""  # the offline voice's words (the model's arrive on its reply's handle)
+    mode: str = "realtime"
+    on_air: bool = False
+    started: datetime = field(default_factory=_now)
+    ended: datetime | None = None
+    since: float = field(default_factory=time.monotonic)
+    handle: SpeechHandle | None = None  # the model's reply: its words arrive after a cut
+
+    async def heard(self, wait: float = 2.0) -> Aired | None:
+        """What of a cut line reached the air (None if nothing did), once the plugin has put
+        the model's words up to the cut into the reply (bounded by `wait`)."""
+        if not self.on_air:
+            return None
+        text = self.text
+        if self.mode == "realtime":
+            # Only the model's own words: none known (an empty line, still logged) rather
+            # than words that never aired.
+            text = ""
+            if self.handle is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.handle.wait_for_playout(), wait)
+                text = _text_of(self.handle)
+        return Aired(text, self.mode, self.started, self.ended or _now(), True)
+
+
 class Voice:
     def __init__(
         self,
@@ -91,24 +122,35 @@ class Voice:
         else:
             self.speaking.clear()
 
-    async def speak(self, line: Line) -> Aired:
-        """Air `line`; cancelling the call cuts the host at once."""
-        session = self._sessions.session
-        if session is not None and not self._sessions.offline and self.breaker.allows_model():
-            try:
-                aired = await self._from_model(session, line)
-            except RuntimeError:  # the session is closing under us (a fatal model error)
-                log.warning("host session closing; offline voice carries on")
-                self.breaker.failed()
-                aired = None
-            if aired is not None:
-                return aired
-        return await self.say(line.fallback)
+    async def speak(self, line: Line, airing: Airing | None = None) -> Aired:
+        """Air `line`; cancelling the call cuts the host at once. `airing` (the caller's)
+        tells how far the line got, cut or not."""
+        airing = airing if airing is not None else Airing()
+        try:
+            session = self._sessions.session
+            if session is not None and not self._sessions.offline and self.breaker.allows_model():
+                try:
+                    aired = await self._from_model(session, line, airing)
+                except RuntimeError:  # the session is closing under us (a fatal model error)
+                    log.warning("host session closing; offline voice carries on")
+                    self.breaker.failed()
+                    aired = None
+                if aired is not None:
+                    return aired
+            return await self.say(line.fallback, airing)
+        except asyncio.CancelledError:
+            airing.ended = _now()
+            raise
+        finally:
+            # Voice mixed since the line was asked for is this line's: steps never overlap.
+            airing.on_air = airing.on_air or self._transmitter.voice_at > airing.since
 
-    async def say(self, text: str) -> Aired:
+    async def say(self, text: str, airing: Airing | None = None) -> Aired:
         """The offline voice reads `text`: through the session (with captions) when there is
         one, else straight to the transmitter, so a session that is closing or being renewed
         never leaves the station silent."""
+        if airing is not None:
+            airing.text, airing.mode, airing.handle = text, "offline", None
         session = self._sessions.session
         started = _now()
         if session is not None:
@@ -120,7 +162,10 @@ class Voice:
                 interrupted = await self._played(handle)
                 return Aired(text, "offline", started, _now(), interrupted)
         log.info("offline voice straight to air (no session)")
-        played = await self._transmitter.play(await self._synthesize(text))
+        samples = await self._synthesize(text)
+        if airing is not None and len(samples):
+            airing.on_air = True  # an item: the mixer takes it up within a block
+        played = await self._transmitter.play(samples)
         return Aired(text, "offline", started, _now(), played <= 0)
 
     async def _synthesize(self, text: str) -> np.ndarray:
@@ -166,7 +211,7 @@ class Voice:
 
     # --- the model ---------------------------------------------------------------------------
 
-    async def _from_model(self, session: AgentSession, line: Line) -> Aired | None:
+    async def _from_model(self, session: AgentSession, line: Line, airing: Airing) -> Aired | None:
         host = self._sessions.host
         if line.post is not None and host is not None:
             ctx = host.chat_ctx.copy()
@@ -179,6 +224,7 @@ class Voice:
                 return None
         started = _now()
         handle = session.generate_reply(instructions=line.instructions, allow_interruptions=False)
+        airing.handle = handle
         try:
             if not await self._first_audio(handle):
                 log.warning("model did not start in time; offline voice takes over")
