@@ -49,7 +49,7 @@ from agent.sessions import SessionKeeper
 from agent.settings import HostSettings
 from agent.sound import SAMPLE_RATE, MediaError
 from agent.transmitter import Transmitter
-from agent.voice import Aired, Line, Voice
+from agent.voice import Aired, Airing, Line, Voice
 
 log = logging.getLogger("radio24.on_air")
 
@@ -233,25 +233,29 @@ class OnAirLoop:
             self._log(thanks, None)
 
     async def _air_next_cue(self, cue: Cue | None = None) -> None:
-        """The director's next cue (or `cue`, a station ID whose ident has just played)."""
+        """The director's next cue (or `cue`, a station ID whose ident has just played).
+
+        A post whose reading had begun on air counts as aired even when it is cut (by a press,
+        a preempt, a failure): a listener must never hear the same post twice. A post cut
+        before any of it aired goes back and airs next."""
         state = self.state()
         await self._follow_instructions(state)
         if cue is None:
             cue = self.director.cue(state)
         post = self._posts.take() if cue.kind is CueKind.READ_POST else None
-        if post is not None and not await self._posts.still_queued(post):
-            post = None
-        if cue.kind is CueKind.READ_POST and post is None:
-            cue = self.director.cue(StationState(**{**state.__dict__, "posts_waiting": 0}))
-        log.info("on air", extra={"cue": cue.kind.value, "post": post is not None})
-        self._current_post = post
-        fallback = _joined(cue.back_announce, self._fallback_line(cue, post))
-        line = Line(cue.instructions, fallback, post)
+        airing = Airing()
         try:
-            aired = await self._voice.speak(line)
+            if post is not None and not await self._posts.still_queued(post):
+                post = None
+            if cue.kind is CueKind.READ_POST and post is None:
+                cue = self.director.cue(StationState(**{**state.__dict__, "posts_waiting": 0}))
+            log.info("on air", extra={"cue": cue.kind.value, "post": post is not None})
+            self._current_post = post
+            fallback = _joined(cue.back_announce, self._fallback_line(cue, post))
+            line = Line(cue.instructions, fallback, post)
+            aired = await self._voice.speak(line, airing)
         except BaseException:
-            if post is not None:
-                self._posts.put_back(post)  # cut before it aired: it airs next time
+            self._log_cut(airing, post)
             raise
         finally:
             self._current_post = None
@@ -259,12 +263,13 @@ class OnAirLoop:
             self.director.aired(cue)
         if aired.text and cue.announces and self.planner is not None:
             self.planner.announced()
-        if post is not None and not aired.text:
-            # Nothing of it aired: it airs next time. A post whose reading started counts as
-            # aired even if it was cut — a listener must never hear the same post twice.
-            self._posts.put_back(post)
+        if post is not None and not airing.on_air and not aired.complete:
+            self._posts.put_back(post)  # nothing of it aired: it airs next time
             post = None
-        self._log(aired, post, lead=cue.back_announce)
+        if aired.text or post is None:
+            self._log(aired, post, lead=cue.back_announce)
+        else:
+            self._log_cut(airing, post)  # aired, its words not in yet
 
     async def _follow_instructions(self, state: StationState) -> None:
         """Standing instructions follow the segment and the clock, not only producers' edits."""
@@ -444,29 +449,56 @@ class OnAirLoop:
         (its time is the track's in the music share, not talk)."""
         if not aired.text:
             return
+        segment = self.director.on_air_segment().id
+        self._count(aired, segment, lead=lead, over_music=over_music)
+
+        async def write() -> None:
+            await self._write_line(aired, segment, post)
+
+        self._writes.put_nowait(write)
+
+    def _log_cut(self, airing: Airing, post: Post | None) -> None:
+        """A line that was cut: logged once the model's words up to the cut are in (off the
+        step's path: a press must not wait for them). Its post, if any of the line aired,
+        is marked aired with it; otherwise the post goes back to the front of the queue."""
+        if not airing.on_air:
+            if post is not None:
+                self._posts.put_back(post)
+            return
+        segment = self.director.on_air_segment().id
+
+        async def write() -> None:
+            aired = await airing.heard()
+            if aired is None or not (aired.text or post):
+                return  # nothing to log: no words known, no post to mark
+            self._count(aired, segment)
+            await self._write_line(aired, segment, post)
+
+        self._writes.put_nowait(write)
+
+    def _count(
+        self, aired: Aired, segment: str, *, lead: str = "", over_music: bool = False
+    ) -> None:
         self.aired_lines += 1
         if lead and aired.text.startswith(lead):
             # Two things the listener heard: the line's rotation must still see the line itself.
             self._recent.extend((lead[:120], aired.text[len(lead) :].strip()[:120]))
-        else:
+        elif aired.text:
             self._recent.append(aired.text[:120])
-        segment = self.director.on_air_segment().id
         if self.planner is not None and not over_music:
             self.planner.aired_talk(segment, (aired.ended - aired.started).total_seconds())
 
-        async def write() -> None:
-            ref = await self._aired.host_utterance(
-                text=aired.text,
-                segment=segment,
-                mode=aired.mode,
-                started_at=aired.started,
-                ended_at=aired.ended,
-                interrupted=aired.interrupted,
-            )
-            if post is not None:
-                await self._posts.aired(post, ref)
-
-        self._writes.put_nowait(write)
+    async def _write_line(self, aired: Aired, segment: str, post: Post | None) -> None:
+        ref = await self._aired.host_utterance(
+            text=aired.text,
+            segment=segment,
+            mode=aired.mode,
+            started_at=aired.started,
+            ended_at=aired.ended,
+            interrupted=aired.interrupted,
+        )
+        if post is not None:
+            await self._posts.aired(post, ref)
 
     async def run_writer(self) -> None:
         """The as-aired writer: records in the order they aired; a failure never stops it."""

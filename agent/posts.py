@@ -101,7 +101,9 @@ class PostQueue:
         return False
 
     def put_back(self, post: Post) -> None:
-        """Airing failed: the post goes to the front and airs next."""
+        """None of its reading reached the air (cut before it began, or the voice failed):
+        the post goes to the front and airs next. A reading that had begun is marked aired
+        instead, even when cut: a listener never hears the same post twice."""
         self._taken.pop(post.post.id, None)
         if all(p.post.id != post.post.id for p in self._waiting):
             self._waiting.appendleft(post)

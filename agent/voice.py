@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,6 +71,37 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass
+class Airing:
+    """How far one line got on air, filled in by `Voice.speak` as it goes, so the caller still
+    knows when the call is cancelled (a caller's press cuts the host and `speak` returns
+    nothing). `on_air` turns True once any of the line's audio has been mixed on air."""
+
+    text: str = ""  # the offline voice's words (the model's arrive on its reply's handle)
+    mode: str = "realtime"
+    on_air: bool = False
+    started: datetime = field(default_factory=_now)
+    ended: datetime | None = None
+    since: float = field(default_factory=time.monotonic)
+    handle: SpeechHandle | None = None  # the model's reply: its words arrive after a cut
+
+    async def heard(self, wait: float = 2.0) -> Aired | None:
+        """What of a cut line reached the air (None if nothing did), once the plugin has put
+        the model's words up to the cut into the reply (bounded by `wait`)."""
+        if not self.on_air:
+            return None
+        text = self.text
+        if self.mode == "realtime":
+            # Only the model's own words: none known (an empty line, still logged) rather
+            # than words that never aired.
+            text = ""
+            if self.handle is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.handle.wait_for_playout(), wait)
+                text = _text_of(self.handle)
+        return Aired(text, self.mode, self.started, self.ended or _now(), True)
+
+
 class Voice:
     def __init__(
         self,
@@ -98,25 +129,38 @@ class Voice:
         else:
             self.speaking.clear()
 
-    async def speak(self, line: Line) -> Aired:
-        """Air `line`; cancelling the call cuts the host at once."""
-        session = self._sessions.session
-        if session is not None and not self._sessions.offline and self.breaker.allows_model():
-            try:
-                aired = await self._from_model(session, line)
-            except RuntimeError:  # the session is closing under us (a fatal model error)
-                log.warning("host session closing; offline voice carries on")
-                self.breaker.failed()
-                aired = None
-            if aired is not None:
-                return aired
-        return await self.say(line.fallback, over_music=line.over_music)
+    async def speak(self, line: Line, airing: Airing | None = None) -> Aired:
+        """Air `line`; cancelling the call cuts the host at once. `airing` (the caller's)
+        tells how far the line got, cut or not."""
+        airing = airing if airing is not None else Airing()
+        try:
+            session = self._sessions.session
+            if session is not None and not self._sessions.offline and self.breaker.allows_model():
+                try:
+                    aired = await self._from_model(session, line, airing)
+                except RuntimeError:  # the session is closing under us (a fatal model error)
+                    log.warning("host session closing; offline voice carries on")
+                    self.breaker.failed()
+                    aired = None
+                if aired is not None:
+                    return aired
+            return await self.say(line.fallback, airing, over_music=line.over_music)
+        except asyncio.CancelledError:
+            airing.ended = _now()
+            raise
+        finally:
+            # Voice mixed since the line was asked for is this line's: steps never overlap.
+            airing.on_air = airing.on_air or self._transmitter.voice_at > airing.since
 
-    async def say(self, text: str, *, over_music: bool = False) -> Aired:
+    async def say(
+        self, text: str, airing: Airing | None = None, *, over_music: bool = False
+    ) -> Aired:
         """The offline voice reads `text`: through the session (with captions) when there is
         one, else straight to the transmitter, so a session that is closing or being renewed
         never leaves the station silent (the music already is not: a line `over_music` is then
         left out)."""
+        if airing is not None:
+            airing.text, airing.mode, airing.handle = text, "offline", None
         session = self._sessions.session
         started = _now()
         if session is not None and session is not self._wedged:
@@ -142,7 +186,10 @@ class Voice:
             log.info("no session for the line over the music; left out")
             return Aired("", "offline", started, _now(), True)
         log.info("offline voice straight to air (no session)")
-        played = await self._transmitter.play(await self._synthesize(text))
+        samples = await self._synthesize(text)
+        if airing is not None and len(samples):
+            airing.on_air = True  # an item: the mixer takes it up within a block
+        played = await self._transmitter.play(samples)
         return Aired(text, "offline", started, _now(), played <= 0)
 
     async def _synthesize(self, text: str) -> np.ndarray:
@@ -180,7 +227,7 @@ class Voice:
         except asyncio.CancelledError:
             self._cut(handle)
             raise
-        if handle.exception() is not None or self._stalled:
+        if self._stalled or (handle.done() and handle.exception() is not None):
             self.breaker.failed()
             return Aired(_text_of(handle), "realtime", started, _now(), True)
         self.breaker.succeeded()
@@ -188,7 +235,7 @@ class Voice:
 
     # --- the model ---------------------------------------------------------------------------
 
-    async def _from_model(self, session: AgentSession, line: Line) -> Aired | None:
+    async def _from_model(self, session: AgentSession, line: Line, airing: Airing) -> Aired | None:
         host = self._sessions.host
         if line.post is not None and host is not None:
             ctx = host.chat_ctx.copy()
@@ -201,6 +248,7 @@ class Voice:
                 return None
         started = _now()
         handle = session.generate_reply(instructions=line.instructions, allow_interruptions=False)
+        airing.handle = handle
         try:
             if not await self._first_audio(handle):
                 log.warning("model did not start in time; offline voice takes over")
@@ -212,7 +260,8 @@ class Voice:
             self._cut(handle)
             raise
         text = _text_of(handle)
-        failed = handle.exception() is not None or self._stalled
+        # A cut handle may still be finishing (a tool being cancelled): not done is not failed.
+        failed = self._stalled or (handle.done() and handle.exception() is not None)
         if failed:
             self.breaker.failed()
             # The offline voice carries on at once: the cue is voiced, not left half said.
@@ -224,22 +273,27 @@ class Voice:
         """Wait for the reply's first audio; time a tool spends running does not count."""
         budget = self._settings.fallback_after_seconds
         allowance = TOOL_ALLOWANCE_SECONDS
-        last = time.monotonic()
+        asked = last = time.monotonic()
         while True:
-            if self.speaking.is_set() or self._transmitter.voice_active:
+            # Voice mixed since we asked, not the transmitter's last flag: an idle mixer keeps
+            # the previous line's.
+            if self.speaking.is_set() or self._transmitter.voice_at > asked:
                 return True
             if handle.done():
                 return handle.exception() is None and bool(_text_of(handle))
             await asyncio.sleep(0.02)
             now = time.monotonic()
-            host = self._sessions.host
-            if host is not None and host.tools_running > 0 and allowance > 0:
+            if self._tool_running() and allowance > 0:
                 allowance -= now - last
             else:
                 budget -= now - last
             last = now
             if budget <= 0:
                 return False
+
+    def _tool_running(self) -> bool:
+        host = self._sessions.host
+        return host is not None and host.tools_running > 0
 
     async def _began(self, handle: SpeechHandle, budget: float) -> bool:
         """Whether `handle`'s audio reached the air within `budget` seconds."""
@@ -256,13 +310,32 @@ class Voice:
         return False
 
     async def _played(self, handle: SpeechHandle, *, watch_stall: bool = False) -> bool:
-        """Wait until `handle` has played out; True if it was cut. Cancelling cuts it."""
+        """Wait until `handle` has played out; True if it was cut. Cancelling cuts it.
+
+        With `watch_stall`, a reply whose audio stops for STALL_SECONDS is cut. A tool round
+        inside the reply (the model looks something up, then speaks its result) is not a
+        stall: its time counts against TOOL_ALLOWANCE_SECONDS, and the reply after it gets the
+        fallback time to start, as any reply does."""
         self._stalled = False
         playout = asyncio.ensure_future(handle.wait_for_playout())
+        quiet_from = last = time.monotonic()  # silence is counted from here or the last audio
+        tool_time, after_tool = 0.0, False  # after_tool: waiting for the tool reply's audio
         try:
             while not playout.done():
                 await asyncio.wait({playout}, timeout=0.25)
-                if watch_stall and not playout.done() and self._voice_silent_for() > STALL_SECONDS:
+                now, tick = time.monotonic(), last
+                last = now
+                if not watch_stall or playout.done():
+                    continue
+                if self._tool_running():
+                    tool_time += now - tick
+                    quiet_from, after_tool = now, True
+                    if tool_time <= TOOL_ALLOWANCE_SECONDS:
+                        continue
+                if self._transmitter.voice_at > quiet_from:
+                    after_tool = False
+                limit = self._settings.fallback_after_seconds if after_tool else STALL_SECONDS
+                if now - max(self._transmitter.voice_at, quiet_from) > limit:
                     log.warning("model reply stalled; cut")
                     self._stalled = True
                     self._cut(handle)
@@ -275,9 +348,6 @@ class Voice:
         finally:
             playout.cancel()
         return handle.interrupted
-
-    def _voice_silent_for(self) -> float:
-        return time.monotonic() - self._transmitter.voice_at
 
     def _cut(self, handle: SpeechHandle) -> None:
         with contextlib.suppress(Exception):

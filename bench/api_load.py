@@ -804,7 +804,7 @@ def main() -> None:
         with parts(folder, log) as (database_url, redis_url):
             seeded = seed(database_url, args.posts, args.real_posts, embedder, random.Random(24))
             log(
-                f"seeded {seeded.posts} posts ({seeded.real} real local-model embeddings in "
+                f"seeded {seeded.posts} posts ({seeded.real} real {LOCAL_MODEL} embeddings in "
                 f"{seeded.embed_s:.1f}s, {seeded.posts - seeded.real} synthetic vectors), "
                 f"binary COPY in {seeded.insert_s:.1f}s; HNSW index built in "
                 f"{seeded.index_s:.1f}s (maintenance_work_mem {MAINTENANCE_WORK_MEM}, "
@@ -818,7 +818,7 @@ def main() -> None:
                 )
             )
             search.append(
-                {"path": "local-model embedding of one query", "ef_search": None,
+                {"path": f"{LOCAL_MODEL} embedding of one query", "ef_search": None,
                  "searches": len(embed_took), **percentiles(embed_took, 50, 95, 99)}
             )  # fmt: skip
             with served(folder, database_url, redis_url, args.api_embeddings) as (base, pid):
@@ -840,7 +840,8 @@ def main() -> None:
     print()
     synthetic = next(r for r in search if "synthetic_share_of_exact_top10" in r)
     print(
-        f"memory search over {seeded.posts} posts: {seeded.real} real local-model embeddings, "
+        f"memory search over {seeded.posts} posts: {seeded.real} real {LOCAL_MODEL} embeddings "
+        f"({DIMENSIONS[LOCAL_MODEL]}-d), "
         f"{seeded.posts - seeded.real} synthetic unit vectors "
         f"({synthetic['synthetic_share_of_exact_top10']:.0%} of the exact top 10); "
         f"HNSW build {seeded.index_s:.1f}s"

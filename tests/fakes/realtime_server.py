@@ -37,6 +37,10 @@ show:
 It runs in its own thread and event loop, so sync tests, async tests and agent worker processes
 (through `python -m tests.fakes.realtime_server --port P`) can all use it. It has no server-side
 VAD: turns end when the client commits, as with radio24's push-to-talk.
+
+It also answers `POST /v1/embeddings` (the memory's OpenAI embedder, pointed here by the same
+`OPENAI_BASE_URL`) with `fake_embedding(text)`: the same text always gives the same unit vector
+and different texts are nearly orthogonal, so a search by exactly a stored text finds it.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import hashlib
 import json
 import logging
 import math
@@ -70,6 +75,8 @@ CHUNK_SECONDS = 0.1
 
 SESSION_MAX_SECONDS = 3600.0  # OpenAI ends every Realtime session at 60 minutes
 
+EMBEDDING_DIMENSIONS = 1536  # text-embedding-3-small's
+
 DEFAULT_REPLY = "Thanks for calling radio24."
 DEFAULT_TRANSCRIPT = "Hello radio24, this is a caller."
 
@@ -82,6 +89,13 @@ def _text_of(item: Event) -> str | None:
         if text:
             return text
     return None
+
+
+def fake_embedding(text: str, dimensions: int = EMBEDDING_DIMENSIONS) -> list[float]:
+    """The unit vector this fake returns for `text` (seeded by the text's SHA-256)."""
+    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+    vector = np.random.default_rng(seed).standard_normal(dimensions)
+    return (vector / np.linalg.norm(vector)).tolist()
 
 
 @dataclass(frozen=True)
@@ -277,6 +291,7 @@ class FakeRealtimeServer:
         self._requests: list[ResponseRequest] = []
         self._tool_outputs: list[ToolOutput] = []
         self._calls: dict[str, tuple[str, str]] = {}  # call_id -> (name, arguments)
+        self._embedded: list[str] = []
         self._expired_count = 0
         self._down = False
         self._connections: dict[int, _Connection] = {}
@@ -357,6 +372,7 @@ class FakeRealtimeServer:
     async def _serve(self) -> None:
         app = web.Application()
         app.router.add_get("/v1/realtime", self._handle_ws)
+        app.router.add_post("/v1/embeddings", self._handle_embeddings)
         self._runner = web.AppRunner(
             app, handle_signals=False, access_log=None, shutdown_timeout=1.0
         )
@@ -386,7 +402,40 @@ class FakeRealtimeServer:
             task.cancel()
         await asyncio.gather(*rest, return_exceptions=True)
 
+    async def _handle_embeddings(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else texts
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            return web.json_response(
+                {"error": {"type": "invalid_request_error", "message": "input must be text"}},
+                status=400,
+            )
+        dimensions = int(body.get("dimensions") or EMBEDDING_DIMENSIONS)
+        with self._lock:
+            self._embedded.extend(texts)
+        self._notify()
+        data = [
+            {"object": "embedding", "index": i, "embedding": fake_embedding(t, dimensions)}
+            for i, t in enumerate(texts)
+        ]
+        tokens = sum(len(t) for t in texts) // 4 + 1
+        return web.json_response(
+            {
+                "object": "list",
+                "data": data,
+                "model": body.get("model"),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+
     # --- what the client sent --------------------------------------------------------------
+
+    @property
+    def embedded(self) -> list[str]:
+        """Every text sent to `/v1/embeddings`, oldest first."""
+        with self._lock:
+            return list(self._embedded)
 
     @property
     def received(self) -> list[Event]:
@@ -559,6 +608,7 @@ class FakeRealtimeServer:
             self._audio_bytes = 0
             self._requests.clear()
             self._tool_outputs.clear()
+            self._embedded.clear()
 
     # --- fault injection -------------------------------------------------------------------
 

@@ -173,6 +173,58 @@ def test_migrations_apply_to_an_empty_database_and_are_idempotent(
     assert {"people", "posts", "post_embeddings", "utterances", "station_state"} <= tables
 
 
+def test_migration_ids_are_unambiguous_in_order() -> None:
+    """Each number names one migration: yoyo orders by id, and two files sharing a number
+    left their order to the alphabet."""
+    ids = [
+        f.name.removesuffix(".sql")
+        for f in migrate.MIGRATIONS.glob("*.sql")
+        if not f.name.endswith(".rollback.sql")
+    ]
+    numbers = [i.split(".", 1)[0] for i in ids]
+    assert len(set(numbers)) == len(numbers), sorted(ids)
+
+
+def test_a_database_migrated_before_the_renumbering_migrates_cleanly(
+    postgres_server: Postgres, tmp_path: Path
+) -> None:
+    """A station whose database applied the multilingual-memory migration as 0003 (before it
+    became 0004) starts as usual: the renumbered migration records itself and changes nothing."""
+    import shutil
+
+    from yoyo import get_backend, read_migrations
+
+    from radio24 import rack
+
+    old = tmp_path / "migrations"
+    shutil.copytree(migrate.MIGRATIONS, old)
+    for suffix in (".sql", ".rollback.sql"):
+        (old / f"0004.multilingual-memory{suffix}").rename(
+            old / f"0003.multilingual-memory{suffix}"
+        )
+    # The old file as it was applied: no IF NOT EXISTS, no dependency.
+    (old / "0003.multilingual-memory.sql").write_text(
+        "CREATE INDEX post_embeddings_use ON post_embeddings\n"
+        "    USING hnsw ((embedding::vector(512)) vector_cosine_ops)\n"
+        "    WHERE model = 'use-multilingual-v3';\n"
+    )
+    url = rack.create_database(postgres_server.port, "migrated_as_0003")
+    backend = get_backend(migrate.yoyo_url(url))
+    try:
+        with backend.lock():
+            backend.apply_migrations(backend.to_apply(read_migrations(str(old))))
+    finally:
+        backend.connection.close()
+
+    assert migrate.apply(url) == ["0004.multilingual-memory"]
+    assert migrate.apply(url) == []
+    with psycopg.connect(url) as conn:
+        (indexes,) = conn.execute(
+            "SELECT count(*) FROM pg_indexes WHERE indexname = 'post_embeddings_use'"
+        ).fetchone()  # type: ignore[misc]
+    assert indexes == 1
+
+
 def test_parts_stop_cleanly_when_their_parent_is_killed(tmp_path: Path) -> None:
     """A SIGKILLed test run or supervisor leaves no Postgres or Redis behind."""
     import subprocess
