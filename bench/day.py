@@ -190,6 +190,7 @@ class Ear:
         self.name, self.url, self.token = name, url, token
         self.record = record
         self.room: rtc.Room | None = None
+        self.joining = False
         self.levels: list[tuple[float, float]] = []
         self.present: list[list[float]] = []  # [joined, left] in monotonic time
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -231,7 +232,7 @@ class Ear:
 
     @property
     def here(self) -> bool:
-        return self.room is not None
+        return self.room is not None and not self.joining
 
     async def rpc(self, method: str) -> str:
         assert self.room is not None
@@ -584,13 +585,15 @@ class Day:
         kind = event.kind
         if kind == "join":
             ear = self._ear(event.who)
-            if not ear.here:
-                ear.token = await self._token(ear.person)  # type: ignore[attr-defined]
-                await ear.join()
-                self._note("join", who=event.who)
+            if not ear.here and not ear.joining:
+                # Off the running sheet's path: a connect that hangs (the SDK retrying against
+                # a loaded SFU; it cannot be cancelled safely) must not stop the day.
+                self._spawn(self._join(ear, event.who))
         elif kind == "leave":
             ear = self.ears.get(event.who)
-            if ear is not None and ear.here:
+            if ear is not None and ear.joining:
+                self._note("failed", what="leave", who=event.who, error="still joining")
+            elif ear is not None and ear.here:
                 await ear.leave()
                 self._note("leave", who=event.who)
         elif kind == "post":
@@ -621,6 +624,17 @@ class Day:
             self._note("fatal")
         elif kind in ("edit", "broken", "mended"):
             self._edit(kind)
+
+    async def _join(self, ear: Any, who: str) -> None:
+        ear.joining = True
+        try:
+            ear.token = await self._token(ear.person)
+            await ear.join()
+            self._note("join", who=who)
+        except Exception as e:
+            self._note("failed", what="join", who=who, error=repr(e)[:200])
+        finally:
+            ear.joining = False
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

@@ -28,7 +28,6 @@ from bench.day_script import DayPlan, absent_window
 from radio24 import rack
 
 LOUD = 300.0
-BIN = 0.01
 SILENCE = 1.0
 SAMPLE_SECONDS = 1.0  # bench/day.py samples the room this often
 # gpt-realtime list prices per million tokens (USD): audio in/out, text in/out.
@@ -342,19 +341,21 @@ def on_air_cues(worker_log: str) -> list[tuple[float, int, str]]:
     return found
 
 
-def _busy(t: float, spans: list[tuple[float, float]]) -> bool:
-    return any(a <= t < b for a, b in spans)
+def _gaps(a: float, b: float, spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The stretches of [a, b] outside every span (exact: spans merged, not sampled)."""
+    gaps, t = [], a
+    for lo, hi in sorted((max(lo, a), min(hi, b)) for lo, hi in spans if hi > a and lo < b):
+        if lo > t:
+            gaps.append((t, lo))
+        t = max(t, hi)
+    if t < b:
+        gaps.append((t, b))
+    return gaps
 
 
 def _longest_free(a: float, b: float, spans: list[tuple[float, float]]) -> float:
-    """The longest stretch of [a, b] outside every span (10 ms steps)."""
-    longest = run = 0.0
-    t = a
-    while t < b:
-        run = 0.0 if _busy(t, spans) else run + BIN
-        longest = max(longest, run)
-        t += BIN
-    return longest
+    """The longest stretch of [a, b] outside every span."""
+    return max((hi - lo for lo, hi in _gaps(a, b, spans)), default=0.0)
 
 
 def _before_the_day(what: str, at: datetime) -> dict[str, Any]:
@@ -418,16 +419,7 @@ def _first_free(a: float, b: float, spans: list[tuple[float, float]], need: floa
     """Where the first stretch of `need` s outside every span begins in [a, b] (else b): the
     first moment the host could have given a cue (a shorter gap is the station's own pause
     between items)."""
-    t, run_from = a, None
-    while t < b:
-        if _busy(t, spans):
-            run_from = None
-        elif run_from is None:
-            run_from = t
-        if run_from is not None and t - run_from >= need:
-            return run_from
-        t += BIN
-    return b
+    return next((lo for lo, hi in _gaps(a, b, spans) if hi - lo >= need), b)
 
 
 def _id_aired(due, until, free_needed, host, cues, spans, disclosure) -> dict[str, Any]:
