@@ -313,6 +313,10 @@ class OnAirLoop:
             choice = self.planner.next_item(cue.segment, self.director.next_event())
             if isinstance(choice, Play):
                 log.info("on air", extra={"cue": "music", "kind": choice.item.kind})
+                # Prepared while the bed still plays: a cold track takes seconds on a busy
+                # machine, dead air if the bed were already out (`_play` reports a bad file).
+                with contextlib.suppress(MediaError, OSError):
+                    await self._transmitter.prepared(choice.item.path)
                 await self._bed_for(None)
                 if await self._play(choice.item, cue.segment, introduce=True):
                     self._segue = True
