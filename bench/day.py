@@ -228,7 +228,8 @@ class Ear:
         await _bounded(asyncio.gather(*self._tasks, return_exceptions=True), 5.0)
         await _bounded(self.room.disconnect(), 10.0)
         self.room = None
-        self.present[-1][1] = time.monotonic()
+        if self.present:  # else its connect never completed (the SDK gave up)
+            self.present[-1][1] = time.monotonic()
 
     @property
     def here(self) -> bool:
