@@ -209,10 +209,9 @@ class OnAirLoop:
             await self._sessions.renew(list(self._recent)[-6:])
             self._instructions = None
             return
-        music = await self._air_music()
-        if music is True:
+        if await self._air_music():
             return
-        await self._air_next_cue(music if isinstance(music, Cue) else None)
+        await self._air_next_cue()
 
     async def _answer_caller(self) -> None:
         answer, self._answer = self._answer, None
@@ -291,11 +290,11 @@ class OnAirLoop:
 
     # --- music, idents and the bed -----------------------------------------------------------
 
-    async def _air_music(self) -> bool | Cue:
-        """Music instead of talk when the planner says so; True if this step was music.
+    async def _air_music(self) -> bool:
+        """Music instead of talk when the planner says so; True if this step aired something.
 
-        Before a station ID its ident plays, and the spoken ID follows in the same step: that
-        cue is returned, so the ID is voiced even if the ident ran into the end of its grace.
+        Before a station ID its ident plays and the spoken ID follows in the same step (that
+        cue, not a new one: the ident's seconds must not let a later cue take its place).
         Before talk the segment's bed comes up under it.
         """
         if self.planner is None or self._transmitter is None or not self.planner.library.items:
@@ -308,7 +307,8 @@ class OnAirLoop:
                 if await self._play(ident, cue.segment):
                     self._ident_for = cue.id_minute
                     await self._bed_for(cue.segment)
-                    return cue
+                    await self._air_next_cue(cue)
+                    return True
         if cue.kind is CueKind.CONTINUE:
             choice = self.planner.next_item(cue.segment, self.director.next_event())
             if isinstance(choice, Play):

@@ -161,10 +161,17 @@ class SessionKeeper:
         log.warning("host session error", extra={"recoverable": recoverable})
         # AgentSession tolerates a few unrecoverable model errors and then sits on a dead
         # model (the plugin stops reconnecting after a failed renewal): start a fresh session.
-        if not recoverable and not self._renewing and not self._stopping:
-            session = self.session
-            if session is not None and (self._restart is None or self._restart.done()):
-                self._restart = asyncio.create_task(self._replace(session), name="replace")
+        if not recoverable and self.session is not None:
+            self.replace(self.session)
+
+    def replace(self, session: AgentSession) -> None:
+        """Start a fresh session in place of `session` (if it is still the current one): for a
+        session that has stopped playing anything without reporting an error."""
+        if self._renewing or self._stopping or session is not self.session:
+            return
+        if self._restart is None or self._restart.done():
+            log.warning("host session stuck; replacing it")
+            self._restart = asyncio.create_task(self._replace(session), name="replace")
 
     async def _replace(self, session: AgentSession) -> None:
         self._renewing = True

@@ -178,10 +178,12 @@ class Voice:
                     interrupted = await self._played(handle)
                     return Aired(text, "offline", started, _now(), interrupted)
                 # The session is stuck behind a failed model reply (a stall, a fatal error
-                # that has not closed it yet): until it is replaced, lines go straight to air.
+                # that has not closed it yet): the keeper replaces it, and until then lines
+                # go straight to air.
                 log.warning("the session did not play the offline voice; straight to air")
                 self._cut(handle)
                 self._wedged = session
+                self._sessions.replace(session)
         if over_music:
             log.info("no session for the line over the music; left out")
             return Aired("", "offline", started, _now(), True)

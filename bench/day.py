@@ -626,7 +626,7 @@ class Day:
         elif kind in ("edit", "broken", "mended"):
             self._edit(kind)
 
-    async def _join(self, ear: Any, who: str) -> None:
+    async def _join(self, ear: Ear, who: str) -> None:
         ear.joining = True
         try:
             ear.token = await self._token(ear.person)

@@ -23,7 +23,7 @@ import pytest
 
 from agent.music import LEAD_IN_S, OVERRUN_S
 from tests.host.conftest import RATE, ROOT, Station
-from tests.host.test_sound import Recorder
+from tests.host.test_sound import Recorder, _keep
 
 pytestmark = pytest.mark.integration
 
@@ -184,12 +184,3 @@ async def test_the_model_is_cued_over_the_intro_and_back_announces_with_the_tags
     assert back, "the talk after the track was not asked to back-announce it"
     played = back[0].split("<played_music>\n")[1].split("\n</played_music>")[0]
     assert json.loads(played) == [{"title": TITLE, "artist": ARTIST}]
-
-
-def _keep(station: Station, name: str, pcm: np.ndarray) -> None:
-    """The recording beside the worker's log, to listen to when a figure is off."""
-    with wave.open(str(station.artifacts / name), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(RATE)
-        out.writeframes(pcm.tobytes())
