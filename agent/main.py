@@ -53,6 +53,11 @@ def build_server(settings: HostSettings) -> AgentServer:
         host="127.0.0.1",
         port=settings.host_health_port,
         num_idle_processes=1,
+        # A worker registers with LiveKit only once its warm process is ready (the framework
+        # waits this long, plus 2 s, before registering anyway). With the default 10 s a worker
+        # still preloading on a busy machine took a takeover dispatch and kept the station
+        # silent for seconds more while its forkserver finished (8 s after a job kill in CI).
+        initialize_process_timeout=60.0,
         # The worker exists for one station: it must always take its dispatch, even when the
         # machine is busy, and on SIGTERM the host leaves within seconds instead of draining
         # for an hour (the keeper dispatches it again on the next worker).

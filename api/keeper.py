@@ -54,6 +54,8 @@ LOCK_KEY = "radio24:keeper:lock"
 # Written by the host (agent/host.py) every second with a 3 s expiry.
 HEARTBEAT_KEY = "radio24:host:heartbeat:{room}"
 HEARTBEAT_TTL_SECONDS = 3.0
+# Written by each host worker as it registers with LiveKit (agent/job.py): a hash with "at".
+WORKER_KEY = "radio24:host:worker"
 ROOM_TIMEOUT_SECONDS = 7 * 24 * 3600  # LiveKit's room timeouts are uint32 seconds
 LEASE_SECONDS = 15.0
 CHECK_SECONDS = 0.5
@@ -111,12 +113,16 @@ class Facts:
     beat_sid: str | None  # the participant the heartbeat names; None: no heartbeat
     redis_up_for: float | None  # how long Redis has answered without a break; None: not now
     patience: float  # 0 for the lease holder; a standby's wait before it acts
+    # A host worker registered since the last dispatch. LiveKit drops a dispatch made while no
+    # worker is registered ("not dispatching agent job"), so one is made again at once.
+    worker_new: bool = False
 
 
 def decide(facts: Facts, grace: float = DISPATCH_GRACE_SECONDS) -> Act:
     """What the keeper does about the host after one poll."""
     if facts.host_sid is None:
-        if facts.unkept_for >= facts.patience and facts.since_dispatch >= grace:
+        waited = facts.since_dispatch >= grace or facts.worker_new
+        if facts.unkept_for >= facts.patience and waited:
             return Act.DISPATCH
         return Act.WAIT
     if facts.patience > 0 or facts.redis_up_for is None:
@@ -135,6 +141,7 @@ class Beat:
 
     answered: bool
     sid: str | None = None
+    worker_at: str | None = None  # when a host worker last registered (as it wrote it)
 
 
 def parse_beat(raw: bytes | str | None) -> str | None:
@@ -172,6 +179,7 @@ class Keeper:
         self._seen: tuple[str, float] | None = None  # (host sid, first seen)
         self._beaten = False  # a heartbeat naming that sid was seen
         self._unkept_since: float | None = None
+        self._worker_at: str | None = None  # the worker registration known at the last dispatch
         self.dispatches = 0
         self.replacements = 0
 
@@ -204,12 +212,15 @@ class Keeper:
             beat_sid=beat.sid if beat.answered else None,
             redis_up_for=redis_up_for if beat.answered else None,
             patience=patience,
+            worker_new=beat.answered and beat.worker_at not in (None, self._worker_at),
         )
         act = decide(facts, self.grace)
         if act is Act.REPLACE and host is not None:
             await self._remove(host.sid, facts.beat_sid)
         if act in (Act.DISPATCH, Act.REPLACE):
             await self._dispatch()
+            if beat.answered:
+                self._worker_at = beat.worker_at
         return act
 
     async def _room_exists(self) -> bool:
@@ -291,10 +302,11 @@ class Lease:
         pipe = self.redis.pipeline(transaction=False)
         pipe.eval(_HOLD, 1, LOCK_KEY, self.token, int(LEASE_SECONDS * 1000))
         pipe.get(HEARTBEAT_KEY.format(room=room))
+        pipe.hget(WORKER_KEY, "at")
         try:
             # wait_for, not asyncio.timeout: on 3.11 a timeout that fires as the block ends
             # leaves a cancel pending on the keeper's own task, which would end it silently.
-            held, raw = await asyncio.wait_for(pipe.execute(), REDIS_TIMEOUT_SECONDS)
+            held, raw, worker_at = await asyncio.wait_for(pipe.execute(), REDIS_TIMEOUT_SECONDS)
         except (aioredis.RedisError, OSError, TimeoutError):
             if self.up_since is not None:
                 log.warning("redis not answering: keeping the station on LiveKit presence alone")
@@ -306,7 +318,9 @@ class Lease:
         if bool(held) != self.holding:
             log.info("keeper lock taken" if held else "keeper lock lost to another keeper")
         self.holding = bool(held)
-        return Beat(answered=True, sid=parse_beat(raw))
+        if isinstance(worker_at, bytes):
+            worker_at = worker_at.decode(errors="replace")
+        return Beat(answered=True, sid=parse_beat(raw), worker_at=worker_at)
 
     def up_for(self) -> float | None:
         return None if self.up_since is None else self.clock() - self.up_since

@@ -64,6 +64,19 @@ def test_a_missing_host_is_dispatched_once_per_grace() -> None:
     assert decide(_with(host_sid=None, redis_up_for=None)) is Act.DISPATCH  # presence only
 
 
+def test_a_worker_that_registers_gets_the_missing_host_at_once() -> None:
+    # LiveKit drops a dispatch made while no worker was registered: the grace wait would leave
+    # the station silent for up to 8 s more after the first worker comes up.
+    waiting = _with(host_sid=None, beat_sid=None, unkept_for=5, since_dispatch=1)
+    assert decide(waiting) is Act.WAIT
+    assert decide(_with(**{**waiting.__dict__, "worker_new": True})) is Act.DISPATCH
+    # a host that is present is not disturbed by a worker registering
+    assert decide(_with(worker_new=True)) is Act.WAIT
+    # a standby still waits out its patience
+    standby = _with(host_sid=None, patience=16, unkept_for=10, since_dispatch=1, worker_new=True)
+    assert decide(standby) is Act.WAIT
+
+
 def test_a_standby_acts_only_once_the_station_has_gone_unkept_long_enough() -> None:
     assert decide(_with(host_sid=None, patience=16, unkept_for=10)) is Act.WAIT
     assert decide(_with(host_sid=None, patience=16, unkept_for=16)) is Act.DISPATCH
