@@ -12,6 +12,7 @@ import asyncio
 import bisect
 import contextlib
 import itertools
+import json
 import os
 import re
 import secrets
@@ -22,6 +23,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,10 @@ from tests.conftest import world_traversable_dir
 RATE = 48000
 LOUD = 150.0  # RMS of a 10 ms frame (int16) above which the host is heard
 BASE_PORTS = [7880, 7881, 55432, 56379, 8000, 8081, 8082]
+# Log messages that mark a takeover's steps, from the keeper's removal to the new host's first cue.
+TAKEOVER_STEPS = ("host without a heartbeat removed", "host dispatched", "received job request",
+                  "no warmed process", "registered worker", "host joined",
+                  "host session started", '"on air"')  # fmt: skip
 # What each fault did to the listener, printed at the end of the run (and kept as JSON).
 RESULTS: list[dict[str, object]] = []
 
@@ -156,6 +162,22 @@ class FaultStation:
         assert found, "no host job process found"
         _, program, pid = max(found)
         return program, pid
+
+    def timeline(self, since: float) -> str:
+        """The takeover's steps in the run's logs (keeper, workers, jobs), in seconds after
+        `since` (wall clock), for 30 s: printed with a failed silence check (CI keeps no logs)."""
+        steps = []
+        for log in sorted((self.run_dir / "logs").glob("*.log")):
+            for line in log.read_text(errors="replace").splitlines():
+                if not any(m in line for m in TAKEOVER_STEPS):
+                    continue
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    entry = json.loads(line)
+                    stamp = entry.get("timestamp") or entry["time"].replace(",", ".") + "+00:00"
+                    at = datetime.fromisoformat(stamp).timestamp() - since
+                    if -1 <= at <= 30:
+                        steps.append((at, f"{at:+7.2f} s  {log.stem}: {entry['message']}"))
+        return "\n".join(text for _, text in sorted(steps)) or "(no takeover steps logged)"
 
     def stop(self) -> None:
         proc = self.proc

@@ -133,12 +133,13 @@ async def test_host_job_kill_9(fault_station: FaultStation, ear: Ear) -> None:
     await _post(ear, "job")
     await _on_air(ear)
     _, job = await asyncio.to_thread(st.host_job)
-    t0 = _fault(ear, "host job kill -9")
+    t0, wall = _fault(ear, "host job kill -9"), time.time()
     os.kill(job, signal.SIGKILL)
     silence = await _silence_after(ear, t0, 15)
     _record("host job kill -9", silence, 5.0)
-    assert ear.heard.first_loud_after(t0 + 10) is not None, "the host never came back"
-    assert silence <= 5.0, f"{silence:.1f} s of silence after the host's job was killed"
+    steps = st.timeline(wall)
+    assert ear.heard.first_loud_after(t0 + 10) is not None, f"the host never came back:\n{steps}"
+    assert silence <= 5.0, f"{silence:.1f} s of silence after the job was killed:\n{steps}"
 
 
 async def test_host_worker_kill_9(fault_station: FaultStation, ear: Ear) -> None:
@@ -148,14 +149,16 @@ async def test_host_worker_kill_9(fault_station: FaultStation, ear: Ear) -> None
     program, _ = await asyncio.to_thread(st.host_job)
     worker = await asyncio.to_thread(st.pid, program)
     with Pinger(st.api) as pinger:
-        t0 = _fault(ear, "host worker kill -9")
+        t0, wall = _fault(ear, "host worker kill -9"), time.time()
         os.kill(worker, signal.SIGKILL)
         silence = await _silence_after(ear, t0, 20)
     _record("host worker kill -9", silence, 10.0, f"API answered {pinger.answered}×, "
             f"failed {len(pinger.failures)}×")  # fmt: skip
     assert await asyncio.to_thread(st.wait_running, program, 30, not_pid=worker)
     assert pinger.failures == [], f"the API stopped answering: {pinger.failures[:5]}"
-    assert silence <= 10.0, f"{silence:.1f} s of silence after the host's worker was killed"
+    assert silence <= 10.0, (
+        f"{silence:.1f} s of silence after the host's worker was killed:\n{st.timeline(wall)}"
+    )
 
 
 async def test_api_kill_9(fault_station: FaultStation, ear: Ear) -> None:
