@@ -388,18 +388,19 @@ class TalkLeveller:
 
     Files are brought to the target as a whole when they are prepared, limiter included; the
     voice's leveller aims its speech at it before the limiter and leaves pauses out, as it must
-    to stay steady. What airs of the talk reads about 1 LU under the target: the pauses inside
-    and between lines and the bed that fills them count toward BS.1770's integrated loudness,
-    and the one limiter takes the offline voice's sharp peaks off (measured: talk at -15.9
-    LUFS before the limiter, -17.0 after). A broadcast chain closes that with a slow programme
-    AGC; this one reads what aired (`heard`, after the limiter) as BS.1770-4 integrates it
-    (400 ms K-weighted blocks every 100 ms, absolute gate -70 LUFS, relative gate -10 LU) over
-    the last `window_s` of talk, with its own gain taken out so the figure does not chase
-    itself, and moves its gain toward the difference at most `slew_db_per_s`, within
-    +-`max_gain_db` (a trim: the voice is levelled already). Blocks with a track in them do
-    not count (the track was measured when it was prepared), and the gain moves only while
-    speech is on (the last 400 ms within `active_lu` of the target), so a bed alone between
-    lines, a silence or a track never makes it swell.
+    to stay steady. What airs of the talk reads up to about 1 LU under the target: the pauses
+    inside and between lines and the bed that fills them count toward BS.1770's integrated
+    loudness, and the one limiter takes the offline voice's sharp peaks off (its lines over
+    the house bed, mixed offline: -15.9 LUFS before the limiter, -17.0 after).
+
+    A broadcast chain closes that with a slow programme AGC. This one reads what aired
+    (`heard`, after the limiter) as BS.1770-4 integrates it (400 ms K-weighted blocks every
+    100 ms, absolute gate -70 LUFS, relative gate -10 LU) over the last `window_s` of talk,
+    its own gain taken out so the figure does not chase itself, and moves toward the
+    difference at most `slew_db_per_s`, within +-`max_gain_db` (a trim: the voice is levelled
+    already). Blocks with a track in them do not count (the track was measured when it was
+    prepared), and the gain moves only while speech is on (the last 400 ms within `active_lu`
+    of the target), so a bed alone between lines, a silence or a track never makes it swell.
 
     Hand-written because the library controllers look ahead: FFmpeg's `loudnorm` (dynamic
     mode) holds 3 s and `dynaudnorm` seconds, a delay on every reply and on a caller's cut.
