@@ -9,6 +9,9 @@ arrive at their own level. The pieces here bring them together, built on well-ke
   limiter holds the ceiling. CPU-bound: callers run it in a thread; `PreparedSounds` caches it.
 - `SpeechChain` (live voice, 10/20 ms blocks): a slow leveller toward the target (BS.1770
   K-weighting, gated so pauses do not pull the gain up) and the true-peak limiter.
+- `TalkLeveller`: a slow trim on the voice with its bed, so talk, pauses and bed included,
+  integrates to the target as listeners receive it, after the limiter (files are measured
+  whole already).
 - `TruePeakLimiter`: FFmpeg's look-ahead `alimiter` run at 4x the sample rate (the oversampling
   BS.1770 uses to define true peak), through PyAV's filter graph.
 - `BedMixer`: a bed ducked under speech with smooth attack and release, then the limiter
@@ -379,8 +382,108 @@ class SpeechChain:
         self._from, self._to = self._to, db_to_gain(self._gain_db)
 
 
+class TalkLeveller:
+    """The talk's loudness controller: a slow trim on the voice with its bed, so a stretch of
+    talk reaches listeners at the target as their meter integrates it.
+
+    Files are brought to the target as a whole when they are prepared, limiter included; the
+    voice's leveller aims its speech at it before the limiter and leaves pauses out, as it must
+    to stay steady. What airs of the talk reads up to about 1 LU under the target: the pauses
+    inside and between lines and the bed that fills them count toward BS.1770's integrated
+    loudness, and the one limiter takes the offline voice's sharp peaks off (its lines over
+    the house bed, mixed offline: -15.9 LUFS before the limiter, -17.0 after).
+
+    A broadcast chain closes that with a slow programme AGC. This one reads what aired
+    (`heard`, after the limiter) as BS.1770-4 integrates it (400 ms K-weighted blocks every
+    100 ms, absolute gate -70 LUFS, relative gate -10 LU) over the last `window_s` of talk,
+    its own gain taken out so the figure does not chase itself, and moves toward the
+    difference at most `slew_db_per_s`, within +-`max_gain_db` (a trim: the voice is levelled
+    already). Blocks with a track in them do not count (the track was measured when it was
+    prepared), and the gain moves only while speech is on (the last 400 ms within `active_lu`
+    of the target), so a bed alone between lines, a silence or a track never makes it swell.
+
+    Hand-written because the library controllers look ahead: FFmpeg's `loudnorm` (dynamic
+    mode) holds 3 s and `dynaudnorm` seconds, a delay on every reply and on a caller's cut.
+    This one adds no delay; its meter is pyloudnorm's BS.1770 filters.
+    """
+
+    def __init__(
+        self,
+        target_lufs: float = -16.0,
+        *,
+        window_s: float = 20.0,
+        slew_db_per_s: float = 0.5,
+        max_gain_db: float = 3.0,
+        least_s: float = 3.0,
+        active_lu: float = 8.0,
+    ) -> None:
+        self.target_lufs = target_lufs
+        self.max_gain_db = max_gain_db
+        self._slew = slew_db_per_s / 100  # dB per 10 ms
+        self._least = int(least_s * 10)  # gated blocks before the first move
+        self._active = _power(target_lufs - active_lu)
+        self._b, self._a = _k_weighting()
+        self._zi = np.zeros(self._a.size - 1)
+        self._steps: deque[float] = deque(maxlen=40)  # 10 ms powers: one 400 ms block
+        self._blocks: deque[float] = deque(maxlen=int(window_s * 10))  # audible block powers
+        self._count = 0
+        self._want = 0.0
+        self._gain_db = 0.0
+        self._gain = 1.0
+        self._moving = False  # speech is on: the gain may move
+
+    @property
+    def gain_db(self) -> float:
+        return self._gain_db
+
+    @property
+    def measured_lufs(self) -> float:
+        """The talk as it aired over the window, without the trim (-inf before there is
+        enough)."""
+        gated = self._gated()
+        return _lufs(gated) if gated is not None else float("-inf")
+
+    def level(self, talk: np.ndarray) -> np.ndarray:
+        """The talk trimmed (float32). The gain moves 0.005 dB per 10 ms at most: far too
+        little a step to be heard, so it needs no ramp."""
+        return to_float(talk) * np.float32(self._gain)
+
+    def heard(self, aired: np.ndarray, talk: bool) -> None:
+        """Every 10 ms: the block that aired (after the limiter); `talk`: no track was in it."""
+        weighted, self._zi = lfilter(self._b, self._a, to_float(aired), zi=self._zi)
+        if not talk:
+            self._steps.clear()  # a block is counted only if it was all talk
+            self._moving = False
+            return
+        self._steps.append(float(np.mean(weighted * weighted)) / (self._gain * self._gain))
+        self._count += 1
+        if self._count % 10 == 0 and len(self._steps) == self._steps.maxlen:  # every 100 ms
+            block = sum(self._steps) / len(self._steps)
+            if block > _power(-70.0):
+                self._blocks.append(block)
+            gated = self._gated()
+            self._moving = gated is not None and block * self._gain**2 > self._active
+            if self._moving and gated is not None:
+                want = self.target_lufs - _lufs(gated)
+                self._want = min(self.max_gain_db, max(-self.max_gain_db, want))
+        if self._moving:
+            self._gain_db += min(self._slew, max(-self._slew, self._want - self._gain_db))
+            self._gain = db_to_gain(self._gain_db)
+
+    def _gated(self) -> float | None:
+        """BS.1770-4's gated mean power of the window's blocks (None while fewer than
+        `least_s` of blocks pass the relative gate)."""
+        blocks = np.fromiter(self._blocks, float, len(self._blocks))
+        passed = blocks[blocks > np.mean(blocks) / 10.0] if blocks.size else blocks  # -10 LU
+        return float(np.mean(passed)) if passed.size >= self._least else None
+
+
 def _lufs(power: float) -> float:
     return -0.691 + 10.0 * np.log10(power) if power > 0 else float("-inf")
+
+
+def _power(lufs: float) -> float:
+    return float(10.0 ** ((lufs + 0.691) / 10.0))
 
 
 def _k_weighting() -> tuple[np.ndarray, np.ndarray]:

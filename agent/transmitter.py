@@ -4,9 +4,11 @@ Everything the host puts on air passes here: the AgentSession's voice (the Realt
 offline voice — this is the session's `voice.io.AudioOutput`, so RoomIO keeps only captions),
 programme items the on-air loop plays itself (music, jingles), and a bed looping underneath,
 ducked under speech. A 10 ms mixer levels the voice (`sound.SpeechChain`, the leveller alone),
-ducks the bed under it (`sound.BedMixer`), sums the three and passes the sum through ONE
-true-peak limiter (`sound.TruePeakLimiter`, ~6 ms of delay) before one `rtc.AudioSource`, which
-paces it. Files are decoded and brought to the station's loudness in a thread
+ducks the bed under it (`sound.BedMixer`), trims the talk (voice and bed) slowly so it airs at
+the target as a listener's meter integrates it, pauses, bed and limiting included
+(`sound.TalkLeveller`, which reads what aired), adds the items and passes the sum through ONE
+true-peak limiter (`sound.TruePeakLimiter`, ~6 ms of delay) before one `rtc.AudioSource`,
+which paces it. Files are decoded and brought to the station's loudness in a thread
 (`sound.PreparedSounds`), never on the event loop. Owning the track here, not in the session,
 is what keeps it to one track across session renewals, and why a listener who joins an idle
 station hears the bed at once instead of waiting for RoomIO to publish.
@@ -37,6 +39,7 @@ from agent.sound import (
     Loop,
     PreparedSounds,
     SpeechChain,
+    TalkLeveller,
     TruePeakLimiter,
     edge_envelope,
     fade_curve,
@@ -257,6 +260,7 @@ class Transmitter:
         self._leveller = SpeechChain(*key)
         self._bed_ducker = BedMixer(*key[1:], duck_db=BED_DUCK_DB, open_db=BED_OPEN_DB)
         self._item_ducker = BedMixer(*key[1:], duck_db=ITEM_DUCK_DB, open_db=0.0)
+        self._talk = TalkLeveller(target_lufs)
         self._limiter = TruePeakLimiter(ceiling_dbtp - CODEC_HEADROOM_DB)
 
     # --- life --------------------------------------------------------------------------------
@@ -386,16 +390,29 @@ class Transmitter:
             self.blocks += 1
 
     def _block(self) -> np.ndarray:
-        """One 10 ms block: voice (levelled) + item (ducked under the voice) + bed (ducked),
-        then the one limiter."""
+        """One 10 ms block: the talk (the voice levelled, the bed ducked under it, both
+        trimmed) + the item (ducked under the voice), then the one limiter."""
         voice = self._feed.next_block(BLOCK) if self._feed is not None else None
         self.voice_active = voice is not None
-        out = np.zeros(BLOCK, dtype=np.float32)
+        talk = np.zeros(BLOCK, dtype=np.float32)
         if voice is not None:
             self.voice_at = time.monotonic()
-            out[: len(voice)] = voice
-            out = self._leveller.level(out)
-        key = out
+            talk[: len(voice)] = voice
+            talk = self._leveller.level(talk)
+        key = talk
+        if self._bed is not None or self._old_bed is not None:
+            bed = np.zeros(BLOCK, dtype=np.float32)
+            if self._bed is not None:
+                bed += self._bed_fader.apply(self._bed.next(BLOCK))
+            if self._old_bed is not None:
+                old, fader = self._old_bed
+                bed += fader.apply(old.next(BLOCK))
+                if fader.done:
+                    self._old_bed = None
+            ducked = self._bed_ducker.duck(key, bed)
+            if ducked is not None:
+                talk = talk + ducked
+        out = self._talk.level(talk)
         music = np.zeros(BLOCK, dtype=np.float32)
         if self._item is not None:
             item = self._item
@@ -408,21 +425,12 @@ class Transmitter:
             music += item.block(BLOCK)
             if item.over:
                 self._fading.remove(item)
-        if music.any():
+        track = bool(music.any())
+        if track:
             ducked = self._item_ducker.duck(key, music)
             out = out + ducked if ducked is not None else out
-        if self._bed is not None or self._old_bed is not None:
-            bed = np.zeros(BLOCK, dtype=np.float32)
-            if self._bed is not None:
-                bed += self._bed_fader.apply(self._bed.next(BLOCK))
-            if self._old_bed is not None:
-                old, fader = self._old_bed
-                bed += fader.apply(old.next(BLOCK))
-                if fader.done:
-                    self._old_bed = None
-            ducked = self._bed_ducker.duck(key, bed)
-            if ducked is not None:
-                out = out + ducked
         if self._chain is not None:
             out = self._chain(out)
-        return self._limiter.process(out)
+        aired = self._limiter.process(out)
+        self._talk.heard(aired, talk=not track)
+        return aired

@@ -36,7 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from agent.sound import integrated_loudness, true_peak_db
-from bench.ptt_latency import NO_BEAT, parts
+from api.keeper import Beat, Keeper
+from bench.ptt_latency import parts
 from tests.host.conftest import RATE, Listener, Station
 from tests.host.test_sound import SILENT, Recorder
 
@@ -44,11 +45,10 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 LOGS = ROOT / "test-artifacts" / "station_sound"
 LATE_NIGHT = "2025-01-06T16:29:40+00:00"
+NO_BEAT = Beat(answered=False)  # the keeper goes by LiveKit presence alone (no Redis heartbeat)
 
 
 async def measure(args: argparse.Namespace, station: Station) -> dict[str, object]:
-    from api.keeper import Keeper
-
     station.extra_env.update(RADIO_CLOCK_START=args.clock, RADIO_CLOCK_SPEED="1")
     worker = station.start_worker()
     api = station.api()

@@ -19,6 +19,7 @@ from agent.sound import (
     MediaError,
     PreparedSounds,
     SpeechChain,
+    TalkLeveller,
     TruePeakLimiter,
     crossfade,
     edge_envelope,
@@ -227,6 +228,79 @@ def test_speech_chain_is_cheap_enough_for_100_blocks_a_second() -> None:
         chain.process(pcm[i : i + BLOCK])
     per_block = (time.perf_counter() - started) / (pcm.size / BLOCK)
     assert per_block < 0.002  # 20% of the block's own 10 ms even on a loaded 2-core machine
+
+
+# --- the talk's loudness ------------------------------------------------------------------
+
+
+def talk_with_bed(seconds: float, bed_lu: float = -10.0) -> np.ndarray:
+    """Speech whose speech-only loudness is the target, with a bed `bed_lu` under it filling
+    its pauses (as the mixer's open bed does): a listener's meter reads it under the target."""
+    speech = speechlike(seconds)
+    speech *= 10 ** ((TARGET - integrated_loudness(speech)) / 20)
+    pauses = np.abs(speech) < 1e-4
+    bed = music(seconds, seed=5)
+    bed *= 10 ** ((TARGET + bed_lu - integrated_loudness(bed)) / 20)
+    return (speech + bed * pauses).astype(np.float32)
+
+
+def trimmed(
+    leveller: TalkLeveller, x: np.ndarray, *, talk: bool = True
+) -> tuple[np.ndarray, list[float]]:
+    """`x` through the trim and the limiter, the trim reading what aired, as the mixer does."""
+    limiter = TruePeakLimiter(CEILING)
+    out, gains = [], []
+    for i in range(0, x.size - BLOCK + 1, BLOCK):
+        aired = limiter.process(leveller.level(x[i : i + BLOCK]))
+        leveller.heard(aired, talk=talk)
+        out.append(aired)
+        gains.append(leveller.gain_db)
+    return np.concatenate(out), gains
+
+
+def test_talk_with_its_bed_airs_at_the_target() -> None:
+    x = talk_with_bed(60)
+    untrimmed, _ = trimmed(TalkLeveller(TARGET, max_gain_db=0.0), x)
+    assert integrated_loudness(untrimmed) < TARGET - 0.5  # the gap the trim is for
+    out, gains = trimmed(TalkLeveller(TARGET), x)
+    assert abs(integrated_loudness(out[20 * SAMPLE_RATE :]) - TARGET) <= 0.3
+    assert abs(integrated_loudness(out) - TARGET) <= 0.5  # the first seconds included
+    assert true_peak_db(out) <= CEILING
+    # A trim is small and slow: at most 0.5 dB a second, never past its range.
+    assert max(abs(a - b) for a, b in itertools.pairwise(gains)) <= 0.005 + 1e-9
+    assert max(abs(g) for g in gains) <= 3.0
+
+
+def test_talk_trim_holds_through_silence_a_bed_alone_and_a_track() -> None:
+    leveller = TalkLeveller(TARGET)
+    trimmed(leveller, talk_with_bed(20))
+    before = leveller.gain_db
+    assert before > 0.3  # it was lifting the talk
+    trimmed(leveller, np.zeros(SAMPLE_RATE * 3, np.float32))  # a silence
+    bed = music(5, seed=5)
+    bed *= 10 ** ((TARGET - 10 - integrated_loudness(bed)) / 20)
+    trimmed(leveller, bed)  # the bed alone between lines: it does not swell
+    trimmed(leveller, music(5) * 0.05, talk=False)  # a quiet track: not the talk's level
+    # The talk's last 400 ms still count (at most 0.2 dB); 13 s free would have been 6.5 dB.
+    assert abs(leveller.gain_db - before) <= 0.1
+
+
+def test_talk_trim_is_a_trim() -> None:
+    # 5 LU under (the voice's leveller would have caught that): lifted by 3 dB, no more.
+    x = speechlike(20)
+    x *= 10 ** ((TARGET - 5 - integrated_loudness(x)) / 20)
+    _, gains = trimmed(TalkLeveller(TARGET), x)
+    assert gains[-1] == pytest.approx(3.0)
+
+
+def test_talk_trim_is_cheap_enough_for_100_blocks_a_second() -> None:
+    leveller = TalkLeveller(TARGET)
+    x = talk_with_bed(10)
+    started = time.perf_counter()
+    for i in range(0, x.size - BLOCK + 1, BLOCK):
+        leveller.heard(leveller.level(x[i : i + BLOCK]), talk=True)
+    per_block = (time.perf_counter() - started) / (x.size / BLOCK)
+    assert per_block < 0.001  # 10% of the block's own 10 ms even on a loaded 2-core machine
 
 
 # --- bed under the voice -------------------------------------------------------------------
