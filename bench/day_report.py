@@ -49,6 +49,8 @@ def analyse(
     worker_log: str,
     api_log: str = "",
     mono_to_wall: float,
+    caller_levels: list[tuple[float, float]] | None = None,
+    host_stats: list[tuple[float, dict[str, float]]] | None = None,
 ) -> dict[str, Any]:
     t0 = record.t0
     end = t0 + plan.real_seconds
@@ -99,10 +101,10 @@ def analyse(
     }
     report["not_measured"] = [] if tasks else ["asyncio tasks in the host's job process"]
 
-    # --- what the listener heard ---
+    # --- what the listener heard: the host's track, and the caller on the floor ---
     windows = [(max(a, t0), min(b if not math.isnan(b) else end, end)) for a, b in presence]
     windows = [(a, b) for a, b in windows if b > a]
-    silences = _silences(levels, windows)
+    silences = _silences([*levels, *(caller_levels or [])], windows)
     monitored = sum(b - a for a, b in windows)
     silent = sum(s["seconds"] for s in silences)
     heard = {
@@ -112,11 +114,30 @@ def analyse(
         "share_on_air": 1 - silent / monitored if monitored else 0.0,
         "longest": sorted(silences, key=lambda s: -s["seconds"])[:10],
     }
+    host_only = _silences(levels, windows)
+    heard["host_track_longest_s"] = max((s["seconds"] for s in host_only), default=0.0)
+    heard["host_track_silences_over_1s"] = len(host_only)
     for s in heard["longest"]:
         s["sim_hour"] = hours(s["from"])
         s["cause"] = _cause(s, record)
+        s["evidence"] = _evidence(s, levels, host_stats or [], utterances, mono)
+        lags = [
+            x
+            for t, x in getattr(record, "loop_lag", [])
+            if s["from"] - 1 <= t <= s["from"] + s["seconds"] + 1
+        ]
+        s["evidence"]["ear_loop_lag_max_s"] = max(lags, default=0.0)
     report["heard"] = heard
     report["silences"] = [(hours(s["from"]), s["seconds"]) for s in silences]
+    tracks = [(hours(r["t"]), r["room_audio_tracks"], r["ears_subscribed"])
+              for r in record.samples if "room_audio_tracks" in r]  # fmt: skip
+    lag = [x for _, x in getattr(record, "loop_lag", [])]
+    report["ear_loop_lag"] = {"over_50ms": len(lag), "max_s": max(lag, default=0.0)}
+    report["audio_tracks"] = {
+        "series": tracks,
+        "room_max": max((n for _, n, _ in tracks), default=None),
+        "subscribed_max": max((n for _, _, n in tracks), default=None),
+    }
 
     # --- running order against the schedule ---
     host = [u for u in utterances if u["kind"] == "host"]
@@ -290,6 +311,39 @@ def _silences(levels: list[tuple[float, float]], windows: list[tuple[float, floa
             if y - x > SILENCE:
                 found.append({"from": x, "seconds": round(y - x, 2)})
     return found
+
+
+def _evidence(silence: dict[str, Any], levels: list[tuple[float, float]],
+              stats: list[tuple[float, dict[str, float]]], utterances: list[dict[str, Any]],
+              mono: Any) -> dict[str, Any]:  # fmt: skip
+    """What the host track carried during a silence: were 10 ms frames still delivered, were
+    RTP packets still arriving (receive counters), was any of it concealment (lost packets
+    filled in; the receiver's level is WebRTC's peak-based one, so it reads above the 10 ms
+    RMS), and what the as-aired log says was on air. Packets arriving with no energy is
+    the station sending silence; packets stopping is the path (SFU, network, this process)."""
+    a, b = silence["from"], silence["from"] + silence["seconds"]
+    frames = sum(1 for t, _ in levels if a <= t <= b)
+    out: dict[str, Any] = {"frames_per_s": round(frames / max(b - a, 1e-9), 1)}
+    inside = [(t, x) for t, x in stats if a <= t <= b]  # counters read inside the silence
+    if len(inside) >= 2:
+        (ta, x), (tb, y) = inside[0], inside[-1]
+        span = max(tb - ta, 1e-9)
+        out.update(
+            packets_per_s=round((y["packets"] - x["packets"]) / span, 1),
+            lost=int(y["lost"] - x["lost"]),
+            concealed_share=round(
+                (y["concealed"] - x["concealed"]) / max(y["samples"] - x["samples"], 1), 3
+            ),
+            receiver_level=round(math.sqrt(max(y["energy"] - x["energy"], 0.0) / span), 4),
+            counted_s=round(span, 1),
+        )
+    on_air = [
+        f"{u['kind']}:{(u.get('text') or u.get('file') or '')[:30]}"
+        for u in utterances
+        if mono(u["started_at"]) < b and mono(u["ended_at"] or u["started_at"]) > a
+    ]
+    out["as_aired"] = on_air[:6]
+    return out
 
 
 def _cause(silence: dict[str, Any], record: Any) -> str:
@@ -576,8 +630,15 @@ def table(r: dict[str, Any]) -> str:
     h = r["heard"]
     lines.append(f"heard: {h['silences_over_1s']} silences > 1 s, longest {h['longest_s']:.2f} s, "
                  f"on air {h['share_on_air']:.1%} of {h['monitored_s']:.0f} s")  # fmt: skip
+    lines.append(f"   host track alone: {h.get('host_track_silences_over_1s')} silences > 1 s, "
+                 f"longest {h.get('host_track_longest_s', 0.0):.2f} s")  # fmt: skip
     for s in h["longest"][:5]:
-        lines.append(f"   silence {s['seconds']:5.2f} s at h {s['sim_hour']:5.2f} ({s['cause']})")
+        lines.append(f"   silence {s['seconds']:5.2f} s at h {s['sim_hour']:5.2f} ({s['cause']})"
+                     f" {s.get('evidence', '')}")  # fmt: skip
+    at = r.get("audio_tracks") or {}
+    lines.append(f"audio tracks in the room: max {at.get('room_max')}; "
+                 f"subscribed by the ear: max {at.get('subscribed_max')}; the ears' loop late "
+                 f"> 50 ms: {r.get('ear_loop_lag')}")  # fmt: skip
     p = r["posts"]
     lines.append(f"posts: written {p['written']}, aired once {p['aired_once']}, twice "
                  f"{p['aired_twice']}, lost {p['lost']}, waiting {p['waiting']}, refused "
@@ -648,7 +709,11 @@ def plot(r: dict[str, Any], path: Path) -> None:
         if a["kind"] in ("outage", "stall", "fatal", "edit", "broken", "mended"):
             ax.axvline(a["sim_hour"], color="purple", alpha=0.4)
             ax.text(a["sim_hour"], ax.get_ylim()[1] * 0.9, a["kind"], rotation=90, fontsize=7)
-    ax.set_ylabel("silence (s) / listeners")
+    tracks = (r.get("audio_tracks") or {}).get("series") or []
+    if tracks:
+        ax.step([x[0] for x in tracks], [x[1] for x in tracks], where="post",
+                label="audio tracks in the room")  # fmt: skip
+    ax.set_ylabel("silence (s) / listeners / tracks")
     ax.legend(loc="upper left")
     ax = axes[3]
     per = r["usage"]["per_sim_hour"]
