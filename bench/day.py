@@ -74,7 +74,10 @@ def _say(msg: str) -> None:
 # --- processes, measured through /proc -------------------------------------------------------
 
 
-def _proc(pid: int) -> dict[str, int] | None:
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _proc(pid: int) -> dict[str, float] | None:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
         fds = len(os.listdir(f"/proc/{pid}/fd"))
@@ -83,7 +86,13 @@ def _proc(pid: int) -> dict[str, int] | None:
     fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
     if fields.get("State", "").strip().startswith("Z"):
         return None
+    try:  # utime + stime (fields 14, 15; the name in field 2 may hold spaces)
+        ticks = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        cpu = (int(ticks[11]) + int(ticks[12])) / CLOCK_TICKS
+    except (OSError, IndexError, ValueError):
+        cpu = 0.0
     return {
+        "cpu_s": cpu,
         "rss_kb": int(fields["VmRSS"].split()[0]) if "VmRSS" in fields else 0,
         "fds": fds,
         "threads": int(fields.get("Threads", "0")),
@@ -208,6 +217,7 @@ class Ear:
         self.following: set[str] = set()
         self._host_track: rtc.RemoteAudioTrack | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._streams: dict[str, rtc.AudioStream] = {}
         self._source: rtc.AudioSource | None = None
         self._pub: rtc.LocalTrackPublication | None = None
 
@@ -233,11 +243,25 @@ class Ear:
             host = who.identity == HOST
             if host and isinstance(track, rtc.RemoteAudioTrack):
                 self._host_track = track
+            stream = rtc.AudioStream(track, sample_rate=RATE, num_channels=1)
+            self._streams[track.sid] = stream
             task = asyncio.ensure_future(
-                self._listen(track, self.levels if host else self.caller_levels)
+                self._listen(stream, self.levels if host else self.caller_levels)
             )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+        @room.on("track_unsubscribed")
+        def _gone(track: rtc.Track, _pub: Any, _who: rtc.RemoteParticipant) -> None:
+            # The stream must be closed, not left to end by itself: it does not end when its
+            # track goes, and the SFU reuses the transceiver for the caller's next track, so a
+            # stale stream hears every later caller too (after 20 turns this process resampled
+            # and measured 20 copies of each call, 2,000 frames/s, and starved its own ear).
+            stream = self._streams.pop(track.sid, None)
+            if stream is not None:
+                task = asyncio.ensure_future(stream.aclose())
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
         # Not bounded: cancelling a connect makes the rtc FFI panic (it waits for the Python side
         # after its connect callback) and that ends the process; the SDK retries and times out.
@@ -302,8 +326,8 @@ class Ear:
             }))  # fmt: skip
             return
 
-    async def _listen(self, track: rtc.Track, into: list[tuple[float, float]]) -> None:
-        async for ev in rtc.AudioStream(track, sample_rate=RATE, num_channels=1):
+    async def _listen(self, stream: rtc.AudioStream, into: list[tuple[float, float]]) -> None:
+        async for ev in stream:
             into.append((time.monotonic(), _rms(np.frombuffer(ev.frame.data, np.int16))))
 
     async def leave(self) -> None:
@@ -312,6 +336,9 @@ class Ear:
         for task in list(self._tasks):
             task.cancel()
         await _bounded(asyncio.gather(*self._tasks, return_exceptions=True), 5.0)
+        for stream in self._streams.values():
+            await _bounded(stream.aclose(), 2.0)
+        self._streams.clear()
         await _bounded(self.room.disconnect(), 10.0)
         self.room = None
         self._host_track = None
@@ -833,6 +860,7 @@ class Day:
             for name in ("worker", "api", "livekit"):
                 proc = procs.get(name)
                 row[name] = _proc(proc.pid) if proc is not None else None
+            row["ears"] = _proc(os.getpid())  # this process: the listeners themselves
             worker = procs["worker"].pid
             self.jobs.read()
             pool = _pool(worker)

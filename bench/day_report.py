@@ -34,7 +34,7 @@ SAMPLE_SECONDS = 1.0  # bench/day.py samples the room this often
 PRICE = {"audio_in": 32.0, "audio_out": 64.0, "text_in": 4.0, "text_out": 16.0}
 ID_TAG = "STATION-ID"  # the fake model's ID reply (bench/day.py); offline: the disclosure
 POST_TAG = re.compile(r"soak#(\d{6})")
-ROLES = ("worker", "job", "warm", "api", "livekit")  # warm: the pool's idle process
+ROLES = ("worker", "job", "warm", "api", "livekit", "ears")  # warm: the pool's idle process
 
 
 def analyse(
@@ -80,6 +80,7 @@ def analyse(
             job_pids.append(row["job_pid"])
     warm = min(1.0, plan.hours / 4)
     procs = {role: _growth(points, warm, plan.hours) for role, points in series.items()}
+    report["cpu_per_sim_hour"] = _cpu(record.samples, hours)
     report["processes"] = procs
     report["job_pids"] = job_pids
     report["series"] = {r: [list(p) for p in pts] for r, pts in series.items()}
@@ -181,6 +182,17 @@ def analyse(
     }
 
     # --- model usage ---
+    # Nobody listened from the moment the last listener's leave had completed (not from the
+    # running sheet's minute: the ears leave one after another, each a few seconds under load)
+    # to the first join; a reply asked within NOBODY_GRACE of that moment was asked while the
+    # host still saw someone (its view lags the SFU's by a tick).
+    nobody = _nobody(record.actions, t0, end)
+    nobody_replies = [
+        {"sim_hour": round(hours(t), 3), "kind": kind, "after_last_left_s": round(t - a, 2)}
+        for t, kind in record.replies
+        for a, b in nobody
+        if a + NOBODY_GRACE <= t <= b
+    ]
     replies = [(hours(t), kind) for t, kind in record.replies if t >= t0]
     per_hour = Counter(int(h) for h, _ in replies)
     totals = {k: sum(int(u[k]) for u in usage) for k in PRICE}
@@ -202,9 +214,9 @@ def analyse(
         # model's seconds on air per hour are what a real bill scales with.
         "per_station_hour": [_booked(u, plan) for u in usage],
         "model_seconds_on_air_per_sim_hour": _model_seconds(host, hours),
-        "replies_while_nobody_listened": sum(
-            1 for t, _ in record.replies if gone + 3.0 <= t <= back
-        ),
+        "replies_while_nobody_listened": len(nobody_replies),
+        "nobody_listened": [{"sim_hour": hours(a), "seconds": round(b - a, 1)} for a, b in nobody],
+        "replies_while_nobody": nobody_replies,
     }
 
     # --- turns, faults, producers ---
@@ -226,6 +238,50 @@ def analyse(
     }
     report["checks"] = _checks(plan, report)
     return report
+
+
+def _cpu(samples: list[dict[str, Any]], hours: Any) -> dict[str, dict[int, float]]:
+    """Each process's CPU (share of one core) per simulated hour: a process that works harder
+    as the day goes on (a stream never closed, a list that only grows) shows here first."""
+    out: dict[str, dict[int, float]] = {}
+    for role in ROLES:
+        spent: dict[int, list[float]] = {}
+        prev = None
+        for row in samples:
+            info = row.get(role)
+            if not info or "cpu_s" not in info:
+                prev = None
+                continue
+            if prev is not None and info["cpu_s"] >= prev[1] and row["t"] > prev[0]:
+                h = int(hours(row["t"]))
+                acc = spent.setdefault(h, [0.0, 0.0])
+                acc[0] += info["cpu_s"] - prev[1]
+                acc[1] += row["t"] - prev[0]
+            prev = (row["t"], info["cpu_s"])
+        if spent:
+            out[role] = {h: round(c / w, 2) for h, (c, w) in sorted(spent.items()) if w > 0}
+    return out
+
+
+def _nobody(actions: list[dict[str, Any]], t0: float, end: float) -> list[tuple[float, float]]:
+    """When no ear was in the room, from the day's join and leave notes (each noted once the
+    connect or the disconnect had completed). The monitor is in the room when the day starts."""
+    here, since, out = {"ears"}, None, []
+    for a in sorted(actions, key=lambda a: a["t"]):
+        if a["kind"] == "join":
+            here.add(a["who"])
+        elif a["kind"] == "leave":
+            here.discard(a["who"])
+        else:
+            continue
+        if not here and since is None:
+            since = a["t"]
+        elif here and since is not None:
+            out.append((since, a["t"]))
+            since = None
+    if since is not None:
+        out.append((since, end))
+    return [(a, b) for a, b in out if b > t0]
 
 
 def _booked(row: dict[str, Any], plan: DayPlan) -> dict[str, Any]:
@@ -251,6 +307,7 @@ def _short(result: str) -> str:
 
 
 RSS_NOISE_MB = 8.0
+NOBODY_GRACE = 1.0  # s after the last listener left: the host's view of the room lags a tick
 
 
 def _calibrate(plan: DayPlan, record: Any, mono_to_wall: float) -> tuple[float, dict[str, Any]]:
@@ -360,7 +417,9 @@ def _segments(plan, programme, host, cues, origin, busy, t0) -> list[dict[str, A
     step = timedelta(minutes=1)
     at, stop = plan.start, plan.start + timedelta(hours=plan.hours)
     prev = lineup_at(programme, at).current.segment.id
-    while at < stop:
+    # A change at the day's very end (a 24-hour day from 05:00 ends as dawn starts again) is
+    # due as the run stops: the next day's, like the ID on that minute, not this day's.
+    while at + step < stop:
         at += step
         cur = lineup_at(programme, at).current.segment.id
         if cur != prev:
@@ -623,6 +682,9 @@ def table(r: dict[str, Any]) -> str:
                 f"{g['fds_after_warmup_max']}→{g['fds_end_max']}  threads "
                 f"{g['threads_after_warmup_max']}→{g['threads_end_max']}"
             )
+    for role, per in (r.get("cpu_per_sim_hour") or {}).items():
+        lines.append(f"{role:8} CPU (cores) per sim hour: "
+                     + " ".join(f"{h}h:{v}" for h, v in per.items()))  # fmt: skip
     jt = r.get("job_tasks") or {}
     if jt.get("max") is not None:
         lines.append(f"job asyncio tasks: after warm-up {jt['after_warmup_max']} → end "
@@ -646,7 +708,8 @@ def table(r: dict[str, Any]) -> str:
     u = r["usage"]
     lines.append(f"model: {u['replies']} replies {u['replies_by_kind']}, tokens {u['tokens']}, "
                  f"≈${u['cost_usd']:.2f}; while nobody listened: "
-                 f"{u['replies_while_nobody_listened']}")  # fmt: skip
+                 f"{u['replies_while_nobody_listened']} {u['replies_while_nobody']}; nobody "
+                 f"in the room: {u['nobody_listened']}")  # fmt: skip
     lines.append("replies per sim hour: " + ", ".join(
         f"{x['hour']}h:{x['replies']}" for x in u["per_sim_hour"]))  # fmt: skip
     lines.append("model seconds on air per sim hour: " + ", ".join(
