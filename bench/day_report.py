@@ -156,6 +156,7 @@ def analyse(
              for u in utterances if u["kind"] in ("caller", "host")
              or (u["kind"] == "music" and u.get("file") not in beds)]  # fmt: skip
     busy.append((gone, back))
+    busy += _tracks_still_playing(worker_log, utterances, mono_to_wall, end)
     report["segments"] = _segments(plan, programme, host, cues, origin, busy, t0)
     report["station_ids"] = _ids(plan, programme, host, cues, busy, origin, (gone, back), t0)
 
@@ -452,6 +453,30 @@ def on_air_cues(worker_log: str) -> list[tuple[float, int, str]]:
             at = datetime.fromisoformat(line["timestamp"]).timestamp()
             found.append((at, int(line.get("pid", 0)), str(line.get("cue"))))
     return found
+
+
+def _tracks_still_playing(
+    worker_log: str, utterances: list[dict[str, Any]], mono_to_wall: float, end: float
+) -> list[tuple[float, float]]:
+    """Tracks cued with no as-aired row: its row is written when the track ends, so one still
+    playing when the day stops has none, yet the host held its ID behind it (the director
+    never talks into a track). Busy from the cue to the day's end."""
+    starts = [u["started_at"].timestamp() - mono_to_wall for u in utterances
+              if u["kind"] == "music"]  # fmt: skip
+    out = []
+    for raw in worker_log.splitlines():
+        if '"on air"' not in raw or '"track"' not in raw:
+            continue
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            continue
+        if line.get("message") != "on air" or line.get("kind") != "track":
+            continue
+        at = datetime.fromisoformat(line["timestamp"]).timestamp() - mono_to_wall
+        if not any(abs(t - at) < 2.0 for t in starts):
+            out.append((at, end))
+    return out
 
 
 def _gaps(a: float, b: float, spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
