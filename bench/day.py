@@ -10,8 +10,9 @@ maximum), edits a segment file twice (once broken) and breaks the model three ti
 a stall, a fatal error).
 
 Measured from outside: every process's RSS, open fds and threads from /proc; what the listener
-"ears" heard (10 ms levels of every audio track); the as-aired log, posts and model usage from
-Postgres; every reply the fake model gave. Writes bench/results/day.json and day.png and prints
+"ears" heard (10 ms levels of the host's track, and of a caller's microphone while on the floor;
+the host track's receive counters); the as-aired log, posts and model usage from Postgres;
+every reply the fake model gave. Writes bench/results/day.json and day.png and prints
 a table (bench/day_report.py judges the figures against the issue's targets).
 """
 
@@ -53,6 +54,8 @@ RATE = 48000
 FRAME = RATE // 100
 LOUD = 300.0  # int16 RMS above which a 10 ms frame counts as heard (tests/host use the same)
 SAMPLE_SECONDS = 1.0
+LOOP_LAG = 0.05
+HOST = "host"  # the host's identity in the room (HOST_IDENTITY's default)
 # The station clock reads the day's start this long after the worker starts (the host is on
 # air after ~25-35 s on a loaded machine here); the script starts then, or when it is on air.
 CLOCK_LEAD_SECONDS = 40.0
@@ -71,7 +74,10 @@ def _say(msg: str) -> None:
 # --- processes, measured through /proc -------------------------------------------------------
 
 
-def _proc(pid: int) -> dict[str, int] | None:
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _proc(pid: int) -> dict[str, float] | None:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
         fds = len(os.listdir(f"/proc/{pid}/fd"))
@@ -80,7 +86,13 @@ def _proc(pid: int) -> dict[str, int] | None:
     fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
     if fields.get("State", "").strip().startswith("Z"):
         return None
+    try:  # utime + stime (fields 14, 15; the name in field 2 may hold spaces)
+        ticks = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        cpu = (int(ticks[11]) + int(ticks[12])) / CLOCK_TICKS
+    except (OSError, IndexError, ValueError):
+        cpu = 0.0
     return {
+        "cpu_s": cpu,
         "rss_kb": int(fields["VmRSS"].split()[0]) if "VmRSS" in fields else 0,
         "fds": fds,
         "threads": int(fields.get("Threads", "0")),
@@ -183,42 +195,140 @@ def _rms(pcm: np.ndarray) -> float:
 
 
 class Ear:
-    """A listener in the room: joins with a token from the API, records every audio track's
-    10 ms levels (the host's and any caller's: a caller on air is heard, not silence)."""
+    """A listener in the room, joined with a token from the API.
+
+    It subscribes to nothing by itself (auto_subscribe off): a real page decodes the host's one
+    track, and this process must not decode every caller's microphone at 100 frames/s per track
+    (a full day's soak saturated the machine that way and starved its own listener). The
+    recording ear subscribes to the host's track, and to a caller's microphone only while the
+    day has that caller on the floor (`follow`): what a listener of the station hears. The
+    other ears are presence only (listeners in the room, callers who publish)."""
 
     def __init__(self, name: str, url: str, token: str, *, record: bool) -> None:
         self.name, self.url, self.token = name, url, token
         self.record = record
         self.room: rtc.Room | None = None
         self.joining = False
-        self.levels: list[tuple[float, float]] = []
+        self.levels: list[tuple[float, float]] = []  # the host's track
+        self.caller_levels: list[tuple[float, float]] = []  # a followed caller's microphone
+        # The host track's receive counters, once a second: were packets arriving in a silence?
+        self.host_stats: list[tuple[float, dict[str, float]]] = []
         self.present: list[list[float]] = []  # [joined, left] in monotonic time
+        self.following: set[str] = set()
+        self._host_track: rtc.RemoteAudioTrack | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._streams: dict[str, rtc.AudioStream] = {}
         self._source: rtc.AudioSource | None = None
         self._pub: rtc.LocalTrackPublication | None = None
+
+    def _wanted(self, pub: rtc.RemoteTrackPublication, who: rtc.RemoteParticipant) -> bool:
+        return (
+            self.record
+            and pub.kind == rtc.TrackKind.KIND_AUDIO
+            and (who.identity == HOST or who.identity in self.following)
+        )
 
     async def join(self) -> None:
         room = self.room = rtc.Room()
 
+        @room.on("track_published")
+        def _published(pub: rtc.RemoteTrackPublication, who: rtc.RemoteParticipant) -> None:
+            if self._wanted(pub, who):
+                pub.set_subscribed(True)
+
         @room.on("track_subscribed")
         def _track(track: rtc.Track, _pub: Any, who: rtc.RemoteParticipant) -> None:
-            if self.record and track.kind == rtc.TrackKind.KIND_AUDIO:
-                task = asyncio.ensure_future(self._listen(track))
+            if not self.record or track.kind != rtc.TrackKind.KIND_AUDIO:
+                return
+            host = who.identity == HOST
+            if host and isinstance(track, rtc.RemoteAudioTrack):
+                self._host_track = track
+            stream = rtc.AudioStream(track, sample_rate=RATE, num_channels=1)
+            self._streams[track.sid] = stream
+            task = asyncio.ensure_future(
+                self._listen(stream, self.levels if host else self.caller_levels)
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        @room.on("track_unsubscribed")
+        def _gone(track: rtc.Track, _pub: Any, _who: rtc.RemoteParticipant) -> None:
+            # The stream must be closed, not left to end by itself: it does not end when its
+            # track goes, and the SFU reuses the transceiver for the caller's next track, so a
+            # stale stream hears every later caller too (after 20 turns this process resampled
+            # and measured 20 copies of each call, 2,000 frames/s, and starved its own ear).
+            stream = self._streams.pop(track.sid, None)
+            if stream is not None:
+                task = asyncio.ensure_future(stream.aclose())
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
         # Not bounded: cancelling a connect makes the rtc FFI panic (it waits for the Python side
         # after its connect callback) and that ends the process; the SDK retries and times out.
         try:
-            await room.connect(self.url, self.token)
+            await room.connect(self.url, self.token, rtc.RoomOptions(auto_subscribe=False))
         except Exception:
             self.room = None
             raise
         self.present.append([time.monotonic(), float("nan")])
+        for who in room.remote_participants.values():  # already there: no track_published
+            for pub in who.track_publications.values():
+                if isinstance(pub, rtc.RemoteTrackPublication) and self._wanted(pub, who):
+                    pub.set_subscribed(True)
 
-    async def _listen(self, track: rtc.Track) -> None:
-        async for ev in rtc.AudioStream(track, sample_rate=RATE, num_channels=1):
-            self.levels.append((time.monotonic(), _rms(np.frombuffer(ev.frame.data, np.int16))))
+    def follow(self, identity: str, on: bool) -> None:
+        """Hear (or stop hearing) a caller's microphone: only while the caller has the floor."""
+        if on:
+            self.following.add(identity)
+        else:
+            self.following.discard(identity)
+        who = self.room.remote_participants.get(identity) if self.room is not None else None
+        if who is None:
+            return
+        for pub in who.track_publications.values():
+            if isinstance(pub, rtc.RemoteTrackPublication) and pub.kind == rtc.TrackKind.KIND_AUDIO:
+                with contextlib.suppress(Exception):
+                    pub.set_subscribed(on)
+
+    def audio_tracks(self) -> tuple[int, int]:
+        """(audio tracks published in the room, of them subscribed by this ear)."""
+        if self.room is None:
+            return 0, 0
+        pubs = [
+            p
+            for who in self.room.remote_participants.values()
+            for p in who.track_publications.values()
+            if p.kind == rtc.TrackKind.KIND_AUDIO
+        ]
+        return len(pubs), sum(1 for p in pubs if p.subscribed)
+
+    async def sample_host_stats(self) -> None:
+        track = self._host_track
+        if track is None or self.room is None:
+            return
+        try:
+            stats = await asyncio.wait_for(track.get_stats(), 0.5)
+        except Exception:
+            return
+        for s in stats:
+            if s.WhichOneof("stats") != "inbound_rtp":
+                continue
+            inbound, received = s.inbound_rtp.inbound, s.inbound_rtp.received
+            self.host_stats.append((time.monotonic(), {
+                "packets": received.packets_received,
+                "lost": received.packets_lost,
+                "bytes": inbound.bytes_received,
+                "samples": inbound.total_samples_received,
+                "concealed": inbound.concealed_samples,
+                "silent_concealed": inbound.silent_concealed_samples,
+                "energy": inbound.total_audio_energy,
+                "last_packet_ms": inbound.last_packet_received_timestamp,
+            }))  # fmt: skip
+            return
+
+    async def _listen(self, stream: rtc.AudioStream, into: list[tuple[float, float]]) -> None:
+        async for ev in stream:
+            into.append((time.monotonic(), _rms(np.frombuffer(ev.frame.data, np.int16))))
 
     async def leave(self) -> None:
         if self.room is None:
@@ -226,8 +336,12 @@ class Ear:
         for task in list(self._tasks):
             task.cancel()
         await _bounded(asyncio.gather(*self._tasks, return_exceptions=True), 5.0)
+        for stream in self._streams.values():
+            await _bounded(stream.aclose(), 2.0)
+        self._streams.clear()
         await _bounded(self.room.disconnect(), 10.0)
         self.room = None
+        self._host_track = None
         if self.present:  # else its connect never completed (the SDK gave up)
             self.present[-1][1] = time.monotonic()
 
@@ -238,7 +352,7 @@ class Ear:
     async def rpc(self, method: str) -> str:
         assert self.room is not None
         return await self.room.local_participant.perform_rpc(
-            destination_identity="host", method=method, payload="", response_timeout=10
+            destination_identity=HOST, method=method, payload="", response_timeout=10
         )
 
     async def publish(self) -> None:
@@ -264,6 +378,9 @@ class Ear:
         if self.room is not None and self._pub is not None:
             await _bounded(self.room.local_participant.unpublish_track(self._pub.sid), 5.0)
         self._pub = None
+        if self._source is not None:  # one native source per turn: close it, not pile it up
+            await _bounded(self._source.aclose(), 5.0)
+        self._source = None
 
 
 def _speech() -> np.ndarray:
@@ -422,6 +539,9 @@ class Record:
     host_joined: float | None = None
     clock_origin: float | None = None  # when the station clock read plan.start (its epoch)
     jobs_joined: list[tuple[float, int, str]] = field(default_factory=list)  # (wall, pid, job)
+    # (t, s) whenever this process's event loop woke LOOP_LAG s or more late: a starved
+    # listener harness, not the station, if it lines up with a silence.
+    loop_lag: list[tuple[float, float]] = field(default_factory=list)
 
 
 def _reply_for(record: Record) -> Any:
@@ -528,6 +648,7 @@ class Day:
             await asyncio.sleep(lead)  # the day starts when the station clock reads plan.start
         self.record.t0 = t0 = time.monotonic()
         sampler = asyncio.create_task(self._sample())
+        lag = asyncio.create_task(self._loop_lag())
         for event in events:
             delay = t0 + event.at - time.monotonic()
             if delay > 0:
@@ -544,9 +665,18 @@ class Day:
         await asyncio.sleep(3)  # the last as-aired writes
         self.jobs.read()
         self.record.jobs_joined = list(self.jobs.joined)
-        sampler.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sampler
+        for task in (sampler, lag):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _loop_lag(self) -> None:
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(0.1)
+            late = time.monotonic() - before - 0.1
+            if late >= LOOP_LAG:
+                self.record.loop_lag.append((time.monotonic(), round(late, 3)))
 
     async def _wait_on_air(self) -> None:
         """Ears join and wait until the host is in the room and heard: the day starts then."""
@@ -681,6 +811,10 @@ class Day:
             entry["result"] = f"refused: {getattr(e, 'message', e)}"
             return
         entry["granted"] = time.monotonic()
+        ears = self.ears.get("ears")
+        identity = caller.room.local_participant.identity if caller.room is not None else ""
+        if ears is not None:
+            ears.follow(identity, True)  # the caller on the floor is what listeners hear
         try:
             await caller.publish()
             if kind == "silent":
@@ -701,6 +835,8 @@ class Day:
         finally:
             entry["ended"] = time.monotonic()
             await caller.unpublish()
+            if ears is not None:
+                ears.follow(identity, False)
 
     def _edit(self, kind: str) -> None:
         folder = self.parts.prompts / "segments"
@@ -724,6 +860,7 @@ class Day:
             for name in ("worker", "api", "livekit"):
                 proc = procs.get(name)
                 row[name] = _proc(proc.pid) if proc is not None else None
+            row["ears"] = _proc(os.getpid())  # this process: the listeners themselves
             worker = procs["worker"].pid
             self.jobs.read()
             pool = _pool(worker)
@@ -750,6 +887,9 @@ class Day:
                         unseen = now - self._host_seen if self._host_seen else float("inf")
                         seen.append((now, value["id"], value["starts"], unseen))
                 self._host_seen = now
+            if ears is not None:
+                row["room_audio_tracks"], row["ears_subscribed"] = ears.audio_tracks()
+                await ears.sample_host_stats()
             row["listeners"] = sum(1 for e in self.ears.values() if e.here)
             row["active_jobs"] = await self._active_jobs()
             row["job_tasks"] = await self._job_tasks()
@@ -806,6 +946,8 @@ class Day:
             "plan": self.plan,
             "record": asdict(self.record),
             "levels": ears.levels,
+            "caller_levels": ears.caller_levels,
+            "host_stats": ears.host_stats,
             "presence": ears.present,
             "utterances": utterances,
             "posts": posts,

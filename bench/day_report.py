@@ -34,7 +34,7 @@ SAMPLE_SECONDS = 1.0  # bench/day.py samples the room this often
 PRICE = {"audio_in": 32.0, "audio_out": 64.0, "text_in": 4.0, "text_out": 16.0}
 ID_TAG = "STATION-ID"  # the fake model's ID reply (bench/day.py); offline: the disclosure
 POST_TAG = re.compile(r"soak#(\d{6})")
-ROLES = ("worker", "job", "warm", "api", "livekit")  # warm: the pool's idle process
+ROLES = ("worker", "job", "warm", "api", "livekit", "ears")  # warm: the pool's idle process
 
 
 def analyse(
@@ -49,6 +49,8 @@ def analyse(
     worker_log: str,
     api_log: str = "",
     mono_to_wall: float,
+    caller_levels: list[tuple[float, float]] | None = None,
+    host_stats: list[tuple[float, dict[str, float]]] | None = None,
 ) -> dict[str, Any]:
     t0 = record.t0
     end = t0 + plan.real_seconds
@@ -78,6 +80,7 @@ def analyse(
             job_pids.append(row["job_pid"])
     warm = min(1.0, plan.hours / 4)
     procs = {role: _growth(points, warm, plan.hours) for role, points in series.items()}
+    report["cpu_per_sim_hour"] = _cpu(record.samples, hours)
     report["processes"] = procs
     report["job_pids"] = job_pids
     report["series"] = {r: [list(p) for p in pts] for r, pts in series.items()}
@@ -99,10 +102,10 @@ def analyse(
     }
     report["not_measured"] = [] if tasks else ["asyncio tasks in the host's job process"]
 
-    # --- what the listener heard ---
+    # --- what the listener heard: the host's track, and the caller on the floor ---
     windows = [(max(a, t0), min(b if not math.isnan(b) else end, end)) for a, b in presence]
     windows = [(a, b) for a, b in windows if b > a]
-    silences = _silences(levels, windows)
+    silences = _silences([*levels, *(caller_levels or [])], windows)
     monitored = sum(b - a for a, b in windows)
     silent = sum(s["seconds"] for s in silences)
     heard = {
@@ -112,11 +115,30 @@ def analyse(
         "share_on_air": 1 - silent / monitored if monitored else 0.0,
         "longest": sorted(silences, key=lambda s: -s["seconds"])[:10],
     }
+    host_only = _silences(levels, windows)
+    heard["host_track_longest_s"] = max((s["seconds"] for s in host_only), default=0.0)
+    heard["host_track_silences_over_1s"] = len(host_only)
     for s in heard["longest"]:
         s["sim_hour"] = hours(s["from"])
         s["cause"] = _cause(s, record)
+        s["evidence"] = _evidence(s, levels, host_stats or [], utterances, mono)
+        lags = [
+            x
+            for t, x in getattr(record, "loop_lag", [])
+            if s["from"] - 1 <= t <= s["from"] + s["seconds"] + 1
+        ]
+        s["evidence"]["ear_loop_lag_max_s"] = max(lags, default=0.0)
     report["heard"] = heard
     report["silences"] = [(hours(s["from"]), s["seconds"]) for s in silences]
+    tracks = [(hours(r["t"]), r["room_audio_tracks"], r["ears_subscribed"])
+              for r in record.samples if "room_audio_tracks" in r]  # fmt: skip
+    lag = [x for _, x in getattr(record, "loop_lag", [])]
+    report["ear_loop_lag"] = {"over_50ms": len(lag), "max_s": max(lag, default=0.0)}
+    report["audio_tracks"] = {
+        "series": tracks,
+        "room_max": max((n for _, n, _ in tracks), default=None),
+        "subscribed_max": max((n for _, _, n in tracks), default=None),
+    }
 
     # --- running order against the schedule ---
     host = [u for u in utterances if u["kind"] == "host"]
@@ -134,6 +156,7 @@ def analyse(
              for u in utterances if u["kind"] in ("caller", "host")
              or (u["kind"] == "music" and u.get("file") not in beds)]  # fmt: skip
     busy.append((gone, back))
+    busy += _tracks_still_playing(worker_log, utterances, mono_to_wall, end)
     report["segments"] = _segments(plan, programme, host, cues, origin, busy, t0)
     report["station_ids"] = _ids(plan, programme, host, cues, busy, origin, (gone, back), t0)
 
@@ -160,6 +183,17 @@ def analyse(
     }
 
     # --- model usage ---
+    # Nobody listened from the moment the last listener's leave had completed (not from the
+    # running sheet's minute: the ears leave one after another, each a few seconds under load)
+    # to the first join; a reply asked within NOBODY_GRACE of that moment was asked while the
+    # host still saw someone (its view lags the SFU's by a tick).
+    nobody = _nobody(record.actions, t0, end)
+    nobody_replies = [
+        {"sim_hour": round(hours(t), 3), "kind": kind, "after_last_left_s": round(t - a, 2)}
+        for t, kind in record.replies
+        for a, b in nobody
+        if a + NOBODY_GRACE <= t <= b
+    ]
     replies = [(hours(t), kind) for t, kind in record.replies if t >= t0]
     per_hour = Counter(int(h) for h, _ in replies)
     totals = {k: sum(int(u[k]) for u in usage) for k in PRICE}
@@ -181,9 +215,9 @@ def analyse(
         # model's seconds on air per hour are what a real bill scales with.
         "per_station_hour": [_booked(u, plan) for u in usage],
         "model_seconds_on_air_per_sim_hour": _model_seconds(host, hours),
-        "replies_while_nobody_listened": sum(
-            1 for t, _ in record.replies if gone + 3.0 <= t <= back
-        ),
+        "replies_while_nobody_listened": len(nobody_replies),
+        "nobody_listened": [{"sim_hour": hours(a), "seconds": round(b - a, 1)} for a, b in nobody],
+        "replies_while_nobody": nobody_replies,
     }
 
     # --- turns, faults, producers ---
@@ -205,6 +239,50 @@ def analyse(
     }
     report["checks"] = _checks(plan, report)
     return report
+
+
+def _cpu(samples: list[dict[str, Any]], hours: Any) -> dict[str, dict[int, float]]:
+    """Each process's CPU (share of one core) per simulated hour: a process that works harder
+    as the day goes on (a stream never closed, a list that only grows) shows here first."""
+    out: dict[str, dict[int, float]] = {}
+    for role in ROLES:
+        spent: dict[int, list[float]] = {}
+        prev = None
+        for row in samples:
+            info = row.get(role)
+            if not info or "cpu_s" not in info:
+                prev = None
+                continue
+            if prev is not None and info["cpu_s"] >= prev[1] and row["t"] > prev[0]:
+                h = int(hours(row["t"]))
+                acc = spent.setdefault(h, [0.0, 0.0])
+                acc[0] += info["cpu_s"] - prev[1]
+                acc[1] += row["t"] - prev[0]
+            prev = (row["t"], info["cpu_s"])
+        if spent:
+            out[role] = {h: round(c / w, 2) for h, (c, w) in sorted(spent.items()) if w > 0}
+    return out
+
+
+def _nobody(actions: list[dict[str, Any]], t0: float, end: float) -> list[tuple[float, float]]:
+    """When no ear was in the room, from the day's join and leave notes (each noted once the
+    connect or the disconnect had completed). The monitor is in the room when the day starts."""
+    here, since, out = {"ears"}, None, []
+    for a in sorted(actions, key=lambda a: a["t"]):
+        if a["kind"] == "join":
+            here.add(a["who"])
+        elif a["kind"] == "leave":
+            here.discard(a["who"])
+        else:
+            continue
+        if not here and since is None:
+            since = a["t"]
+        elif here and since is not None:
+            out.append((since, a["t"]))
+            since = None
+    if since is not None:
+        out.append((since, end))
+    return [(a, b) for a, b in out if b > t0]
 
 
 def _booked(row: dict[str, Any], plan: DayPlan) -> dict[str, Any]:
@@ -230,6 +308,7 @@ def _short(result: str) -> str:
 
 
 RSS_NOISE_MB = 8.0
+NOBODY_GRACE = 1.0  # s after the last listener left: the host's view of the room lags a tick
 
 
 def _calibrate(plan: DayPlan, record: Any, mono_to_wall: float) -> tuple[float, dict[str, Any]]:
@@ -292,6 +371,39 @@ def _silences(levels: list[tuple[float, float]], windows: list[tuple[float, floa
     return found
 
 
+def _evidence(silence: dict[str, Any], levels: list[tuple[float, float]],
+              stats: list[tuple[float, dict[str, float]]], utterances: list[dict[str, Any]],
+              mono: Any) -> dict[str, Any]:  # fmt: skip
+    """What the host track carried during a silence: were 10 ms frames still delivered, were
+    RTP packets still arriving (receive counters), was any of it concealment (lost packets
+    filled in; the receiver's level is WebRTC's peak-based one, so it reads above the 10 ms
+    RMS), and what the as-aired log says was on air. Packets arriving with no energy is
+    the station sending silence; packets stopping is the path (SFU, network, this process)."""
+    a, b = silence["from"], silence["from"] + silence["seconds"]
+    frames = sum(1 for t, _ in levels if a <= t <= b)
+    out: dict[str, Any] = {"frames_per_s": round(frames / max(b - a, 1e-9), 1)}
+    inside = [(t, x) for t, x in stats if a <= t <= b]  # counters read inside the silence
+    if len(inside) >= 2:
+        (ta, x), (tb, y) = inside[0], inside[-1]
+        span = max(tb - ta, 1e-9)
+        out.update(
+            packets_per_s=round((y["packets"] - x["packets"]) / span, 1),
+            lost=int(y["lost"] - x["lost"]),
+            concealed_share=round(
+                (y["concealed"] - x["concealed"]) / max(y["samples"] - x["samples"], 1), 3
+            ),
+            receiver_level=round(math.sqrt(max(y["energy"] - x["energy"], 0.0) / span), 4),
+            counted_s=round(span, 1),
+        )
+    on_air = [
+        f"{u['kind']}:{(u.get('text') or u.get('file') or '')[:30]}"
+        for u in utterances
+        if mono(u["started_at"]) < b and mono(u["ended_at"] or u["started_at"]) > a
+    ]
+    out["as_aired"] = on_air[:6]
+    return out
+
+
 def _cause(silence: dict[str, Any], record: Any) -> str:
     """What was going on around a silence (for the reader; not an excuse in the checks)."""
     a, b = silence["from"], silence["from"] + silence["seconds"]
@@ -306,7 +418,9 @@ def _segments(plan, programme, host, cues, origin, busy, t0) -> list[dict[str, A
     step = timedelta(minutes=1)
     at, stop = plan.start, plan.start + timedelta(hours=plan.hours)
     prev = lineup_at(programme, at).current.segment.id
-    while at < stop:
+    # A change at the day's very end (a 24-hour day from 05:00 ends as dawn starts again) is
+    # due as the run stops: the next day's, like the ID on that minute, not this day's.
+    while at + step < stop:
         at += step
         cur = lineup_at(programme, at).current.segment.id
         if cur != prev:
@@ -339,6 +453,30 @@ def on_air_cues(worker_log: str) -> list[tuple[float, int, str]]:
             at = datetime.fromisoformat(line["timestamp"]).timestamp()
             found.append((at, int(line.get("pid", 0)), str(line.get("cue"))))
     return found
+
+
+def _tracks_still_playing(
+    worker_log: str, utterances: list[dict[str, Any]], mono_to_wall: float, end: float
+) -> list[tuple[float, float]]:
+    """Tracks cued with no as-aired row: its row is written when the track ends, so one still
+    playing when the day stops has none, yet the host held its ID behind it (the director
+    never talks into a track). Busy from the cue to the day's end."""
+    starts = [u["started_at"].timestamp() - mono_to_wall for u in utterances
+              if u["kind"] == "music"]  # fmt: skip
+    out = []
+    for raw in worker_log.splitlines():
+        if '"on air"' not in raw or '"track"' not in raw:
+            continue
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            continue
+        if line.get("message") != "on air" or line.get("kind") != "track":
+            continue
+        at = datetime.fromisoformat(line["timestamp"]).timestamp() - mono_to_wall
+        if not any(abs(t - at) < 2.0 for t in starts):
+            out.append((at, end))
+    return out
 
 
 def _gaps(a: float, b: float, spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -569,6 +707,9 @@ def table(r: dict[str, Any]) -> str:
                 f"{g['fds_after_warmup_max']}→{g['fds_end_max']}  threads "
                 f"{g['threads_after_warmup_max']}→{g['threads_end_max']}"
             )
+    for role, per in (r.get("cpu_per_sim_hour") or {}).items():
+        lines.append(f"{role:8} CPU (cores) per sim hour: "
+                     + " ".join(f"{h}h:{v}" for h, v in per.items()))  # fmt: skip
     jt = r.get("job_tasks") or {}
     if jt.get("max") is not None:
         lines.append(f"job asyncio tasks: after warm-up {jt['after_warmup_max']} → end "
@@ -576,8 +717,15 @@ def table(r: dict[str, Any]) -> str:
     h = r["heard"]
     lines.append(f"heard: {h['silences_over_1s']} silences > 1 s, longest {h['longest_s']:.2f} s, "
                  f"on air {h['share_on_air']:.1%} of {h['monitored_s']:.0f} s")  # fmt: skip
+    lines.append(f"   host track alone: {h.get('host_track_silences_over_1s')} silences > 1 s, "
+                 f"longest {h.get('host_track_longest_s', 0.0):.2f} s")  # fmt: skip
     for s in h["longest"][:5]:
-        lines.append(f"   silence {s['seconds']:5.2f} s at h {s['sim_hour']:5.2f} ({s['cause']})")
+        lines.append(f"   silence {s['seconds']:5.2f} s at h {s['sim_hour']:5.2f} ({s['cause']})"
+                     f" {s.get('evidence', '')}")  # fmt: skip
+    at = r.get("audio_tracks") or {}
+    lines.append(f"audio tracks in the room: max {at.get('room_max')}; "
+                 f"subscribed by the ear: max {at.get('subscribed_max')}; the ears' loop late "
+                 f"> 50 ms: {r.get('ear_loop_lag')}")  # fmt: skip
     p = r["posts"]
     lines.append(f"posts: written {p['written']}, aired once {p['aired_once']}, twice "
                  f"{p['aired_twice']}, lost {p['lost']}, waiting {p['waiting']}, refused "
@@ -585,7 +733,8 @@ def table(r: dict[str, Any]) -> str:
     u = r["usage"]
     lines.append(f"model: {u['replies']} replies {u['replies_by_kind']}, tokens {u['tokens']}, "
                  f"≈${u['cost_usd']:.2f}; while nobody listened: "
-                 f"{u['replies_while_nobody_listened']}")  # fmt: skip
+                 f"{u['replies_while_nobody_listened']} {u['replies_while_nobody']}; nobody "
+                 f"in the room: {u['nobody_listened']}")  # fmt: skip
     lines.append("replies per sim hour: " + ", ".join(
         f"{x['hour']}h:{x['replies']}" for x in u["per_sim_hour"]))  # fmt: skip
     lines.append("model seconds on air per sim hour: " + ", ".join(
@@ -648,7 +797,11 @@ def plot(r: dict[str, Any], path: Path) -> None:
         if a["kind"] in ("outage", "stall", "fatal", "edit", "broken", "mended"):
             ax.axvline(a["sim_hour"], color="purple", alpha=0.4)
             ax.text(a["sim_hour"], ax.get_ylim()[1] * 0.9, a["kind"], rotation=90, fontsize=7)
-    ax.set_ylabel("silence (s) / listeners")
+    tracks = (r.get("audio_tracks") or {}).get("series") or []
+    if tracks:
+        ax.step([x[0] for x in tracks], [x[1] for x in tracks], where="post",
+                label="audio tracks in the room")  # fmt: skip
+    ax.set_ylabel("silence (s) / listeners / tracks")
     ax.legend(loc="upper left")
     ax = axes[3]
     per = r["usage"]["per_sim_hour"]
