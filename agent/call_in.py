@@ -3,9 +3,10 @@
 The floor (pure, `agent.floor`), the caller's microphone grant, the session's audio input and the
 Silero VAD that decides whether a press held speech all change together, under one lock, with a
 turn id: a quick tap whose release arrives while the grant is still on its way, a client retry,
-a caller leaving mid-grant, the maximum length and a crash all end in the same state — floor
-free, microphone revoked, VAD stopped, pages told. Before a caller is heard, the on-air loop is
-pre-empted (its current line is cut), so the host never talks over a caller.
+a caller leaving mid-grant, the maximum length, a caller who says nothing and a crash all end
+in the same state — floor free, microphone revoked, VAD stopped, pages told. Before a caller
+is heard, the on-air loop is pre-empted (its current line is cut), so the host never talks over
+a caller.
 """
 
 from __future__ import annotations
@@ -147,9 +148,13 @@ class CallInDesk:
         if self.floor.holder is None:
             return
         async with self._lock:
-            turn = self.floor.expire()
+            call = self._call
+            turn = self.floor.expire(heard=call is None or call.speech > 0)
             if turn is not None:
-                log.info("turn cut at the maximum length")
+                if turn.how is TurnEnd.QUIET:
+                    log.info("turn cut: the caller said nothing")
+                else:
+                    log.info("turn cut at the maximum length")
                 await self._finish(turn)
 
     async def joined(self, identity: str) -> None:

@@ -2,7 +2,8 @@
 
 A public station lets any listener call in, so the floor is a small state machine with hard
 rules: a second caller is told the floor is busy, only the holder can end or cancel a turn, a
-turn is cut at a maximum length, and a caller who leaves frees the floor. It is pure: no LiveKit,
+turn is cut at a maximum length, a caller who says nothing at all is cut much sooner (their
+silence is the station's dead air), and a caller who leaves frees the floor. It is pure: no LiveKit,
 no clock of its own (the clock is injected), so every rule is tested in milliseconds. The host
 turns its answers into RPC replies, microphone grants and participant attributes.
 """
@@ -44,6 +45,7 @@ class TurnEnd(StrEnum):
     CANCELLED = "cancelled"  # the caller took it back: nothing goes to the model
     TIMED_OUT = "timed_out"  # the turn reached the maximum length: what was said is kept
     LEFT = "left"  # the caller left the room mid-turn: nothing goes to the model
+    QUIET = "quiet"  # nothing was heard for the quiet limit from the start: the programme resumes
 
 
 @dataclass(frozen=True)
@@ -88,11 +90,16 @@ class Turn:
 class Floor:
     """The push-to-talk floor. Every method takes the caller's identity; none blocks."""
 
-    def __init__(self, clock: Clock, max_turn: timedelta) -> None:
+    def __init__(
+        self, clock: Clock, max_turn: timedelta, max_quiet: timedelta | None = None
+    ) -> None:
         if max_turn <= timedelta(0):
             raise ValueError("max_turn must be positive")
+        if max_quiet is not None and max_quiet <= timedelta(0):
+            raise ValueError("max_quiet must be positive")
         self._clock = clock
         self._max_turn = max_turn
+        self._max_quiet = max_quiet
         self._state = FloorState()
 
     @property
@@ -125,10 +132,18 @@ class Floor:
             return None
         return self._finish(identity, TurnEnd.LEFT)
 
-    def expire(self) -> Turn | None:
-        """Cut the turn if it has reached the maximum length; None while there is time left."""
+    def expire(self, *, heard: bool = True) -> Turn | None:
+        """Cut the turn if it has reached the maximum length, or the quiet limit while nothing
+        has been `heard` from the caller yet (a press held in silence, a microphone that never
+        came up); None while there is time left."""
         state = self._state
-        if state.holder is None or state.deadline is None or self._clock() < state.deadline:
+        if state.holder is None or state.since is None or state.deadline is None:
+            return None
+        now = self._clock()
+        quiet_until = state.since + self._max_quiet if self._max_quiet is not None else None
+        if not heard and quiet_until is not None and quiet_until <= now < state.deadline:
+            return self._finish(state.holder, TurnEnd.QUIET, at=quiet_until)
+        if now < state.deadline:
             return None
         return self._finish(state.holder, TurnEnd.TIMED_OUT, at=state.deadline)
 

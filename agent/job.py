@@ -179,7 +179,11 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
         programme = await _first_programme(folder, board, stop)
         clock = station_clock(settings)
         director = ProgramDirector(programme, clock)
-        floor = Floor(lambda: datetime.now(UTC), timedelta(seconds=settings.max_turn_seconds))
+        floor = Floor(
+            lambda: datetime.now(UTC),
+            timedelta(seconds=settings.max_turn_seconds),
+            timedelta(seconds=settings.max_quiet_turn_seconds),
+        )
         aired = parts["aired"] = AiredLog(pool)
         posts = PostQueue(redis, aired, consumer=settings.host_consumer)
         tts = parts["tts"] = OfflineTTS(programme.station.language)

@@ -15,6 +15,9 @@ class HostSettings(StationSettings):
     realtime_voice: str = "marin"
     # Push-to-talk and the on-air loop.
     max_turn_seconds: float = Field(default=30.0, gt=1, le=300)
+    # A caller from whom nothing is heard this long after the grant is cut (dead air otherwise,
+    # up to the maximum length): long enough to find the microphone and start talking.
+    max_quiet_turn_seconds: float = Field(default=4.0, gt=0, le=300)
     silence_gap_seconds: float = Field(default=1.5, gt=0, le=5)
     # Reconnect for long outages instead of the plugin's default of 3 tries.
     realtime_max_retry: int = Field(default=1000, ge=1)

@@ -59,7 +59,9 @@ async def test_a_press_during_the_model_wait_silences_the_host(realtime_station:
         again = json.loads(await caller.rpc("start_turn"))  # a client retry: same turn
         assert again["deadline"] == held["deadline"]
         await _publish_when_granted(caller)
-        await caller.speak(silence_pcm(5.0))
+        # Held in silence past the model's 2 s and the 2.5 s fallback (both counted from the ask,
+        # which came before the press), and released before the 4 s quiet limit cuts the turn.
+        await caller.speak(silence_pcm(max(0.5, granted + 3.0 - time.monotonic())))
         released = time.monotonic()
         answer = json.loads(await caller.rpc("end_turn"))
         assert answer["status"] == "no_speech"
@@ -68,6 +70,33 @@ async def test_a_press_during_the_model_wait_silences_the_host(realtime_station:
         assert over == 0, f"the host spoke for {over:.2f} s while the caller held the floor"
         assert _floor(caller).get("state") == "free"
         assert not (await _permission(realtime_station, caller.identity)).can_publish
+    finally:
+        await caller.leave()
+
+
+async def test_a_caller_who_says_nothing_gives_the_air_back(offline_station: Station) -> None:
+    """A caller takes the floor and nothing comes (a microphone that never came up, a press
+    held in silence): the turn is cut at the quiet limit (4 s) and the programme comes back at
+    once, instead of dead air until the maximum length (30 s)."""
+    caller = await _on_air(offline_station)
+    try:
+        held = json.loads(await caller.rpc("start_turn"))
+        assert held["state"] == "held"
+        pressed = time.monotonic()
+        deadline = pressed + 15
+        while _floor(caller).get("state") != "free":
+            assert time.monotonic() < deadline, "a silent caller kept the floor"
+            await asyncio.sleep(0.05)
+        freed = time.monotonic() - pressed
+        assert 3.5 <= freed <= 6.0, f"the silent turn was cut {freed:.1f} s after the press"
+        back = await caller.hears_host(10, since=pressed + 0.5)
+        assert back is not None, "the host did not come back after the silent caller"
+        assert back - pressed <= 7.0, f"{back - pressed:.1f} s from the press to the host again"
+        perm = await _permission(offline_station, caller.identity)
+        assert not perm.can_publish and not perm.can_publish_sources, "the grant was left open"
+        with pytest.raises(rtc.RpcError) as refused:  # the page's late release gets a clear no
+            await caller.rpc("end_turn")
+        assert json.loads(refused.value.data or "{}").get("code") == "not_holder"
     finally:
         await caller.leave()
 

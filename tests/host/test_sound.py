@@ -20,7 +20,7 @@ import pytest
 from livekit import rtc
 
 from agent.sound import integrated_loudness, true_peak_db
-from tests.host.conftest import RATE, ROOT, Listener, Station, rms
+from tests.host.conftest import RATE, ROOT, Listener, Station, rms, speech_pcm
 from tests.host.test_ptt import _publish_when_granted
 
 pytestmark = pytest.mark.integration
@@ -172,7 +172,7 @@ async def test_a_minute_at_broadcast_loudness_and_a_press_fades_the_track(
         await listener.rpc("start_turn")
         pressed = time.monotonic()
         await _publish_when_granted(listener)
-        await asyncio.sleep(3.0)
+        await listener.speak(speech_pcm())  # a caller talking (a silent one is cut at 4 s)
         held_loud = sum(
             1 for at, v in listener.levels if pressed + 0.5 <= at <= time.monotonic() and v > LOUD
         )

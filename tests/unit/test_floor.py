@@ -110,3 +110,33 @@ def test_caller_leaving_frees_the_floor(floor: Floor) -> None:
 def test_max_turn_must_be_positive(clock: FakeClock) -> None:
     with pytest.raises(ValueError):
         Floor(clock, timedelta(0))
+
+
+def test_a_caller_who_says_nothing_is_cut_at_the_quiet_limit(clock: FakeClock) -> None:
+    floor = Floor(clock, timedelta(seconds=30), timedelta(seconds=4))
+    floor.start("alice")
+    clock.advance(seconds=3.9)
+    assert floor.expire(heard=False) is None  # still finding the microphone
+    clock.advance(seconds=0.2)
+    turn = floor.expire(heard=False)
+    assert turn is not None and turn.how is TurnEnd.QUIET and not turn.keep
+    assert turn.duration == timedelta(seconds=4)  # ended at the limit, not at the check
+    assert floor.state.free
+
+
+def test_a_caller_who_has_spoken_keeps_the_turn_to_the_maximum(clock: FakeClock) -> None:
+    floor = Floor(clock, timedelta(seconds=30), timedelta(seconds=4))
+    floor.start("alice")
+    clock.advance(seconds=10)
+    assert floor.expire(heard=True) is None  # a pause after speaking is the caller's
+    clock.advance(seconds=20)
+    turn = floor.expire(heard=False)  # past the maximum, the maximum is the reason
+    assert turn is not None and turn.how is TurnEnd.TIMED_OUT and turn.keep
+
+
+def test_without_a_quiet_limit_only_the_maximum_cuts(floor: Floor, clock: FakeClock) -> None:
+    floor.start("alice")
+    clock.advance(seconds=29)
+    assert floor.expire(heard=False) is None
+    with pytest.raises(ValueError):
+        Floor(clock, timedelta(seconds=30), timedelta(0))
