@@ -169,14 +169,16 @@ class Voice:
             except RuntimeError:
                 session = None
             else:
+                # A cut line stops on air at once, also once it has begun (a caller pressed
+                # during a line over a track's intro, which runs beside the step).
                 try:
                     began = await self._began(handle, OFFLINE_START_SECONDS)
+                    if began:
+                        interrupted = await self._played(handle)
+                        return Aired(text, "offline", started, _now(), interrupted)
                 except asyncio.CancelledError:
                     self._cut(handle)
                     raise
-                if began:
-                    interrupted = await self._played(handle)
-                    return Aired(text, "offline", started, _now(), interrupted)
                 # The session is stuck behind a failed model reply (a stall, a fatal error
                 # that has not closed it yet): the keeper replaces it, and until then lines
                 # go straight to air.

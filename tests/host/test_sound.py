@@ -121,11 +121,17 @@ def _longest_silence(listener: Recorder, start: float, end: float) -> float:
     return max(b - a for a, b in itertools.pairwise(marks))
 
 
-async def _track_on_air(listener: Recorder, within: float) -> None:
+async def _into_a_track(listener: Recorder, seconds: float, within: float) -> None:
+    """Until a track has played `seconds` (the house tracks run 69-79 s: one that is near its
+    end is let go, and the next one waited for)."""
     deadline = time.monotonic() + within
-    while listener.host_attribute(NOW_PLAYING) in (None, "null"):
-        assert time.monotonic() < deadline, f"no track on air within {within:.0f} s"
-        await asyncio.sleep(0.2)
+    while True:
+        at, value = listener.playing[-1] if listener.playing else (0.0, None)
+        age = time.monotonic() - at
+        if value not in (None, "null") and seconds <= age <= 50:
+            return
+        assert time.monotonic() < deadline, f"no track {seconds:g} s in within {within:.0f} s"
+        await asyncio.sleep(0.1)
 
 
 def _music_rows(station: Station) -> list[tuple[str, str, int]]:
@@ -137,16 +143,18 @@ def _music_rows(station: Station) -> list[tuple[str, str, int]]:
 
 
 @pytest.mark.peak
+@pytest.mark.timeout(420)
 async def test_a_minute_at_broadcast_loudness_and_a_press_fades_the_track(
     offline_station: Station,
 ) -> None:
     """A minute of intro talk over the bed, the ident and spoken station ID, then a track:
-    -16 LUFS within 1 LU, true peak at or under -1 dBTP, no clipped sample, no silence over 2 s.
-    Then a caller presses during the track: it fades out at once and the log keeps what aired."""
+    -16 LUFS within 1 LU, true peak at or under -1 dBTP, no clipped sample; no silence over 2 s
+    in two minutes. Then a caller presses during a track: it fades out at once and the log
+    keeps what aired."""
     _more_music(offline_station.prompts)
     listener, first = await _start(offline_station)
     try:
-        await asyncio.sleep(60)
+        await asyncio.sleep(max(0.0, first + 120 - time.monotonic()))
         end = first + 60
         pcm = listener.pcm(first, end)
         _keep(offline_station, "minute.wav", pcm)
@@ -154,30 +162,37 @@ async def test_a_minute_at_broadcast_loudness_and_a_press_fades_the_track(
         loudness = integrated_loudness(pcm)
         peak = true_peak_db(pcm)
         clipped = int(np.sum(np.abs(pcm.astype(np.int32)) >= 32767))
-        silence = _longest_silence(listener, first, end)
+        silence = _longest_silence(listener, first, first + 120)
         print(
-            f"\nminute: {loudness:.2f} LUFS, true peak {peak:.2f} dBTP, {clipped} clipped, "
-            f"longest silence {silence:.2f} s"
+            f"\nminute: {loudness:.2f} LUFS, true peak {peak:.2f} dBTP, {clipped} clipped; "
+            f"two minutes: longest silence {silence:.2f} s"
         )
         assert abs(loudness - TARGET_LUFS) <= 1.0, f"integrated loudness {loudness:.2f} LUFS"
         assert peak <= CEILING_DBTP, f"true peak {peak:.2f} dBTP"
         assert clipped == 0, f"{clipped} clipped samples"
         assert silence <= 2.0, f"{silence:.2f} s of silence"
 
-        # A caller presses during a track. The running order shifts by as long as the worker
-        # took to start on a busy machine, so the track may come, or end, around the minute.
-        await _track_on_air(listener, within=60)
+        # A caller presses some seconds into a track. The running order shifts by as long as
+        # the worker took to start on a busy machine, so a track may be starting or ending now.
+        await _into_a_track(listener, 6.0, within=150)
         playing = [json.loads(v) for _, v in listener.playing if v and v != "null"]
         assert playing and playing[-1]["title"], "pages were never told what is playing"
         await listener.rpc("start_turn")
         pressed = time.monotonic()
         await _publish_when_granted(listener)
         await listener.speak(speech_pcm())  # a caller talking (a silent one is cut at 4 s)
-        held_loud = sum(
-            1 for at, v in listener.levels if pressed + 0.5 <= at <= time.monotonic() and v > LOUD
-        )
+        # What left the host before the press (the bed's 0.25 s fade among it) may still be on
+        # its way through the SFU and this busy process's receive loop: judged from 1 s on.
+        held_loud = [
+            round(at - pressed, 2)
+            for at, v in listener.levels
+            if pressed + 1.0 <= at <= time.monotonic() and v > LOUD
+        ]
         await listener.rpc("cancel_turn")
-        assert held_loud == 0, f"{held_loud * 10} ms of host audio while the caller held the floor"
+        assert held_loud == [], (
+            f"{len(held_loud) * 10} ms of host audio while the caller held the floor, at "
+            f"{held_loud[:20]} s after the press"
+        )
         deadline = time.monotonic() + 10
         while True:
             rows = _music_rows(offline_station)

@@ -184,3 +184,45 @@ async def test_the_model_is_cued_over_the_intro_and_back_announces_with_the_tags
     assert back, "the talk after the track was not asked to back-announce it"
     played = back[0].split("<played_music>\n")[1].split("\n</played_music>")[0]
     assert json.loads(played) == [{"title": TITLE, "artist": ARTIST}]
+
+
+async def test_a_caller_who_presses_during_the_line_over_the_intro_is_not_talked_over(
+    offline_station: Station,
+) -> None:
+    """The line over a track's intro runs beside the step that plays the track: a press while
+    it is on air cuts it (and fades the track) like any line; nothing of the host is heard
+    while the caller holds the floor."""
+    from tests.host.conftest import speech_pcm
+    from tests.host.test_ptt import _publish_when_granted
+
+    station = offline_station
+    station.extra_env.update(RADIO_CLOCK_START=LATE_NIGHT, RADIO_CLOCK_SPEED="1")
+    station.start_worker()
+    await station.start_keeper()
+    listener = Recorder(station, "caller")
+    await listener.join()
+    try:
+        await listener.wait_for_host(60)
+        deadline = time.monotonic() + 60
+        while not any(v and TITLE in v for _, v in listener.playing):
+            assert time.monotonic() < deadline, "the track never started"
+            await asyncio.sleep(0.05)
+        began = next(at for at, v in listener.playing if v and TITLE in v)
+        await asyncio.sleep(max(0.0, began + LEAD_IN_S + 0.2 - time.monotonic()))
+        while True:  # the host's voice is heard over the tone
+            _, rest = _levels(listener.pcm(time.monotonic() - 0.45, time.monotonic()))
+            if rest.size and rest[-1] > -30.0:
+                break
+            assert time.monotonic() < began + INTRO, "no line over the intro was heard"
+            await asyncio.sleep(0.05)
+        await listener.rpc("start_turn")
+        pressed = time.monotonic()
+        await _publish_when_granted(listener)
+        await listener.speak(speech_pcm())
+        # (audio that left the host before the press may still be on its way: from 1 s on)
+        held = 0.01 * sum(1 for at, v in listener.levels if at >= pressed + 1.0 and v > 300)
+        await listener.rpc("end_turn")
+        print(f"\npressed {pressed - began:.2f} s into the track; host heard {held:.2f} s after")
+        assert held == 0, f"the host was heard for {held:.2f} s while the caller held the floor"
+    finally:
+        await listener.leave()

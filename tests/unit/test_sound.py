@@ -27,6 +27,7 @@ from agent.sound import (
     integrated_loudness,
     prepare,
     to_int16,
+    trim_tail,
     true_peak_db,
 )
 
@@ -403,3 +404,19 @@ def test_fader_glides_to_silence_for_a_cut() -> None:
     assert fader.done and fader.gain == 0.0
     assert not out[BLOCK * 5 :].any()  # silent from 50 ms on
     assert np.abs(np.diff(out)).max() <= 2 * np.pi * 440 / SAMPLE_RATE * 0.5 * 1.05
+
+
+def test_a_track_ends_where_its_sound_does_not_in_its_inaudible_ring_out() -> None:
+    """A piece that rings out for seconds under -50 dBFS would leave that much dead air before
+    the next item: it ends 50 ms after its last audible block. A quiet passage inside stays."""
+    t = np.arange(6 * SAMPLE_RATE) / SAMPLE_RATE
+    tone = 0.3 * np.sin(2 * np.pi * 440 * t)
+    tone[2 * SAMPLE_RATE : 3 * SAMPLE_RATE] *= 1e-4  # a quiet bar in the middle (-80 dB)
+    ring = 0.3 * np.exp(-t[: 4 * SAMPLE_RATE] * 3) * np.sin(2 * np.pi * 440 * t[: 4 * SAMPLE_RATE])
+    x = np.concatenate([tone, ring]).astype(np.float32)
+    out = trim_tail(x)
+    # the ring falls 26 dB/s from -10 dBFS: under -50 dBFS after about 1.5 s
+    assert 7.3 < out.size / SAMPLE_RATE < 7.8, out.size / SAMPLE_RATE
+    assert np.array_equal(out, x[: out.size])  # nothing inside is touched
+    assert np.sqrt(np.mean(out[-BLOCK:] ** 2)) < 10 ** (-48 / 20)  # the cut is inaudible
+    assert trim_tail(np.zeros(SAMPLE_RATE, np.float32)).size == SAMPLE_RATE  # nothing to go by
