@@ -22,8 +22,9 @@ import psycopg
 import pytest
 
 from agent.music import LEAD_IN_S, OVERRUN_S
-from tests.host.conftest import RATE, ROOT, Station
-from tests.host.test_sound import Recorder, _keep
+from tests.host.conftest import RATE, ROOT, Station, speech_pcm
+from tests.host.test_ptt import _publish_when_granted
+from tests.host.test_sound import Recorder, _keep, _start
 
 pytestmark = pytest.mark.integration
 
@@ -92,24 +93,23 @@ class Heard:
     line_end: float
 
 
+async def _track_began(listener: Recorder) -> float:
+    """The segment's introduction, then the track: when pages were told it plays."""
+    deadline = time.monotonic() + 60
+    while not any(v and TITLE in v for _, v in listener.playing):
+        assert time.monotonic() < deadline, "the track never started"
+        await asyncio.sleep(0.05)
+    return next(at for at, v in listener.playing if v and TITLE in v)
+
+
 async def _air_the_track(station: Station) -> Heard:
     """Start the station at 01:05, record the listener until the talk after the track, and
     check what both modes share: the line over the intro starts inside the track and ends by
     the intro's end (give or take the overrun the loop allows), the track airs whole, and the
     listener hears voice and track at once, the track ducked under the voice and unbroken."""
-    station.extra_env.update(RADIO_CLOCK_START=LATE_NIGHT, RADIO_CLOCK_SPEED="1")
-    station.start_worker()
-    await station.start_keeper()
-    listener = Recorder(station, "night-owl")
-    await listener.join()
+    listener, _ = await _start(station, "night-owl", LATE_NIGHT)
     try:
-        await listener.wait_for_host(60)
-        # The segment's introduction, then the track: wait until pages are told it plays.
-        deadline = time.monotonic() + 60
-        while not any(v and TITLE in v for _, v in listener.playing):
-            assert time.monotonic() < deadline, "the track never started"
-            await asyncio.sleep(0.1)
-        began = next(at for at, v in listener.playing if v and TITLE in v)
+        began = await _track_began(listener)
         deadline = time.monotonic() + SECONDS + 30
         while True:
             rows = _rows(station)
@@ -192,22 +192,9 @@ async def test_a_caller_who_presses_during_the_line_over_the_intro_is_not_talked
     """The line over a track's intro runs beside the step that plays the track: a press while
     it is on air cuts it (and fades the track) like any line; nothing of the host is heard
     while the caller holds the floor."""
-    from tests.host.conftest import speech_pcm
-    from tests.host.test_ptt import _publish_when_granted
-
-    station = offline_station
-    station.extra_env.update(RADIO_CLOCK_START=LATE_NIGHT, RADIO_CLOCK_SPEED="1")
-    station.start_worker()
-    await station.start_keeper()
-    listener = Recorder(station, "caller")
-    await listener.join()
+    listener, _ = await _start(offline_station, "caller", LATE_NIGHT)
     try:
-        await listener.wait_for_host(60)
-        deadline = time.monotonic() + 60
-        while not any(v and TITLE in v for _, v in listener.playing):
-            assert time.monotonic() < deadline, "the track never started"
-            await asyncio.sleep(0.05)
-        began = next(at for at, v in listener.playing if v and TITLE in v)
+        began = await _track_began(listener)
         await asyncio.sleep(max(0.0, began + LEAD_IN_S + 0.2 - time.monotonic()))
         while True:  # the host's voice is heard over the tone
             _, rest = _levels(listener.pcm(time.monotonic() - 0.45, time.monotonic()))
