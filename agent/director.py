@@ -281,7 +281,9 @@ class ProgramDirector:
         """The host voiced `cue`: only now is it given (an ID, an introduction, a post slot)."""
         if cue.kind is CueKind.STATION_ID and cue.id_minute is not None:
             self._last_id = cue.id_minute
-            self._last_id_at = self._clock()
+            # When it went on air (its ident or line starts as the cue is made), not when the
+            # report came: on a fast station clock a 2 s line is minutes of station time.
+            self._last_id_at = cue.at or self._clock()
         elif cue.kind is CueKind.INTRODUCE:
             self._introduced = cue.segment.id
         elif cue.kind is CueKind.READ_POST and cue.at is not None:

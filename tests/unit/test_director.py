@@ -235,6 +235,22 @@ def test_a_late_id_stands_in_for_the_next_one_close_after_it(ja: Programme) -> N
     assert air(director, IDLE).kind is CueKind.STATION_ID  # and the schedule goes on
 
 
+def test_an_id_counts_from_when_it_went_on_air_not_from_its_report(ja: Programme) -> None:
+    """On a fast clock (the simulated day) a line's few seconds are minutes of station time:
+    a held ID that started at 14:57 does not stand in for 15:00 just because its report came
+    at 15:01 (it does if it started inside the five minutes)."""
+    director, clock = started(ja, at(0, 14, 25))
+    clock.set(at(0, 14, 30))
+    assert air(director, StationState(floor_held=True)).held is CueKind.STATION_ID
+    clock.set(at(0, 14, 54))
+    cue = director.cue(IDLE)
+    assert cue.kind is CueKind.STATION_ID
+    clock.set(at(0, 14, 56))  # the report of the line, two minutes of fast station time on
+    director.aired(cue)
+    clock.set(at(0, 15, 0, 30))
+    assert air(director, IDLE).kind is CueKind.STATION_ID  # 14:54 is not inside 14:55-15:00
+
+
 def test_a_host_that_starts_identifies_the_station_first(ja: Programme) -> None:
     """A new job (a first listener, a takeover) owes the last ID: who is on air comes first."""
     director = ProgramDirector(ja, FakeClock(at(0, 14, 47)))
