@@ -157,8 +157,7 @@ def trim_tail(x: np.ndarray, floor_db: float = TAIL_FLOOR_DB) -> np.ndarray:
     audible = np.flatnonzero(rms >= db_to_gain(floor_db))
     if audible.size == 0:
         return x
-    end = min(x.size, (int(audible[-1]) + 1) * BLOCK + TAIL_KEEP)
-    return x[:end] if end < x.size else x
+    return x[: (int(audible[-1]) + 1) * BLOCK + TAIL_KEEP]  # a slice past the end is all of x
 
 
 def normalise(x: np.ndarray, target_lufs: float, ceiling_dbtp: float) -> np.ndarray:
