@@ -15,13 +15,14 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from livekit import api as lkapi
 from livekit import rtc
-from livekit.agents import vad
+from livekit.agents import AgentSession, vad
 
 from agent.floor import Floor, FloorError, FloorState, Turn, TurnEnd
 from agent.sessions import SessionKeeper
@@ -34,6 +35,7 @@ log = logging.getLogger("radio24.call_in")
 # wait this long instead of standing in front of the answer (the caller's audio is already cut
 # from the model at the release, so nothing they say in between reaches the air).
 RELEASE_AFTER_ANSWER_SECONDS = 0.25
+SLOW_REPLY_SECONDS = 1.0
 
 
 class CallRefused(FloorError):
@@ -47,6 +49,23 @@ class _Call:
     stop: asyncio.Event
     vad: asyncio.Task[float] | None = None
     speech: float = 0.0  # seconds of speech the VAD has heard so far
+
+
+class _Steps:
+    """Where a slow grant spent its time (logged only when it was slow)."""
+
+    def __init__(self) -> None:
+        self._began = self._last = time.monotonic()
+        self._took: dict[str, float] = {}
+
+    def mark(self, step: str) -> None:
+        now = time.monotonic()
+        self._took[step] = round(now - self._last, 3)
+        self._last = now
+
+    def report(self) -> None:
+        if time.monotonic() - self._began > SLOW_REPLY_SECONDS:
+            log.warning("slow grant", extra={"steps": self._took})
 
 
 class CallInDesk:
@@ -95,17 +114,34 @@ class CallInDesk:
         self, method: Callable[[str], Awaitable[dict[str, Any]]]
     ) -> Callable[[rtc.RpcInvocationData], Awaitable[str]]:
         async def handler(data: rtc.RpcInvocationData) -> str:
+            began = time.monotonic()
+            outcome = "ok"
             try:
                 return json.dumps(await method(data.caller_identity))
             except FloorError as e:
+                outcome = e.code
                 raise rtc.RpcError(
                     rtc.RpcError.ErrorCode.APPLICATION_ERROR, str(e), json.dumps({"code": e.code})
                 ) from None
+            finally:
+                # The caller's page gives up after its response timeout: a slow reply is news.
+                took = time.monotonic() - began
+                if took > SLOW_REPLY_SECONDS:
+                    how = {"method": data.method, "outcome": outcome, "seconds": round(took, 2)}
+                    log.warning("slow call-in reply", extra=how)
 
         return handler
 
     async def start_turn(self, caller: str) -> dict[str, Any]:
+        steps = _Steps()
+        try:
+            return await self._start_turn(caller, steps)
+        finally:
+            steps.report()
+
+    async def _start_turn(self, caller: str, steps: _Steps) -> dict[str, Any]:
         async with self._lock:
+            steps.mark("lock")
             if self._call is not None and self._call.caller == caller:
                 return self._held_reply(self.floor.state)  # a retry: the turn goes on
             if self.floor.holder is not None:
@@ -118,8 +154,10 @@ class CallInDesk:
             self._call = call
             try:
                 await self._preempt()
+                steps.mark("preempt")
                 self._open_input(caller)
                 await self._grant(caller, allowed=True)
+                steps.mark("grant")
                 call.vad = asyncio.create_task(self._measure_speech(call))
             except Exception:
                 log.exception("could not open the caller's microphone")
@@ -127,6 +165,7 @@ class CallInDesk:
                 await self._close(call, turn)
                 raise CallRefused("could not open your microphone") from None
             await self._show_floor(state)
+            steps.mark("shown")
             return self._held_reply(state)
 
     async def end_turn(self, caller: str) -> dict[str, Any]:
@@ -174,6 +213,11 @@ class CallInDesk:
                 ),
                 5.0,
             )
+
+    def session_started(self, session: AgentSession) -> None:
+        """A session that starts (renewed, replaced) while a caller holds the floor hears them."""
+        if self._call is not None:
+            self._open_input(self._call.caller)
 
     async def reconcile_grants(self) -> None:
         """A host that starts (perhaps after a crash) revokes every microphone but the holder's,

@@ -51,6 +51,7 @@ class MusicWords:
     item: str
     item_no_artist: str
     joiner: str
+    opens: str  # after a station ID, the segment it opens (`$segment`, its title)
 
 
 MUSIC_WORDS = {
@@ -61,6 +62,7 @@ MUSIC_WORDS = {
         item="$artistで「$title」",
         item_no_artist="「$title」",
         joiner="、",
+        opens="ここからは「$segment」をお届けします。",
     ),
     "en": MusicWords(
         intro="Here's $title by $artist.",
@@ -69,6 +71,7 @@ MUSIC_WORDS = {
         item="$title by $artist",
         item_no_artist="$title",
         joiner=", then ",
+        opens="This is $segment.",
     ),
 }
 BACK_ANNOUNCE_ITEM = (
@@ -137,6 +140,7 @@ class Cue:
     held: CueKind | None = None  # a cue waiting for the caller or the utterance to finish
     at: datetime | None = None  # station time the cue was made
     id_minute: datetime | None = None  # STATION_ID: the scheduled minute it gives
+    opens: bool = False  # STATION_ID: it also opens `segment` (an ID on a segment's minute)
     announces: tuple[Track, ...] = ()  # what played, named at the start of this talk break
     back_announce: str = ""  # the offline voice's line naming them, said before its line
 
@@ -252,23 +256,25 @@ class ProgramDirector:
             return self._made(CueKind.CONTINUE, on_air, text, values, avoid, due)
         if due is CueKind.STATION_ID:
             station = self._programme.station
-            # Japanese sentences run on without a space; others need one.
-            sep = "" if station.station_id.line.endswith(("。", "！", "？")) else " "
-            line = f"{station.station_id.line}{sep}{station.ai_disclosure}"
+            line = _sentences(station.station_id.line, station.ai_disclosure)
             text = (
                 "Give the station ID and time call now, in one or two sentences and your own "
                 "words, then carry on. It must say the station's name, the time and that an AI "
                 f"is hosting. For example: {line}"
             )
-            cue = self._made(CueKind.STATION_ID, on_air, text, values, avoid, fallback=(line,))
-            return replace(cue, at=now, id_minute=id_due)
+            if not change:
+                cue = self._made(CueKind.STATION_ID, on_air, text, values, avoid, fallback=(line,))
+                return replace(cue, at=now, id_minute=id_due)
+            # An ID on a segment's minute opens it in the same break, as a top-of-the-hour
+            # link does: nothing (a later ID, a retry after a cut) can come between the two.
+            values = self._values(lineup, segment, state)
+            text = f"{text}\n\nThen: {_introduction(segment)}"
+            line = _sentences(line, self._music_words().opens)
+            cue = self._made(CueKind.STATION_ID, segment, text, values, avoid, fallback=(line,))
+            return replace(cue, at=now, id_minute=id_due, opens=True)
         if due is CueKind.INTRODUCE:
             values = self._values(lineup, segment, state)
-            text = (
-                f"A new segment starts now: {segment.title} (style: {segment.style}). Close "
-                "what came before in a sentence, introduce this segment, then begin it. Talk for "
-                f"about {segment.target_length} seconds.\n\n{segment.instructions}"
-            )
+            text = _introduction(segment)
             return replace(self._made(CueKind.INTRODUCE, segment, text, values, avoid), at=now)
         text = (
             "Read the next listener post now (call read_next_post) and respond to it warmly. "
@@ -284,6 +290,8 @@ class ProgramDirector:
             # When it went on air (its ident or line starts as the cue is made), not when the
             # report came: on a fast station clock a 2 s line is minutes of station time.
             self._last_id_at = cue.at or self._clock()
+            if cue.opens:
+                self._introduced = cue.segment.id
         elif cue.kind is CueKind.INTRODUCE:
             self._introduced = cue.segment.id
         elif cue.kind is CueKind.READ_POST and cue.at is not None:
@@ -414,6 +422,19 @@ def _continue(segment: Segment, values: dict[str, str], floor_held: bool) -> str
         f"Carry on with {segment.title} (style: {segment.style}): one talk of about "
         f"{segment.target_length} seconds. Bring something new rather than summarising."
     )
+
+
+def _introduction(segment: Segment) -> str:
+    return (
+        f"A new segment starts now: {segment.title} (style: {segment.style}). Close what came "
+        "before in a sentence, introduce this segment, then begin it. Talk for about "
+        f"{segment.target_length} seconds.\n\n{segment.instructions}"
+    )
+
+
+def _sentences(first: str, second: str) -> str:
+    # Japanese sentences run on without a space; others need one.
+    return f"{first}{'' if first.endswith(('。', '！', '？')) else ' '}{second}"
 
 
 def _avoid_line(avoid: tuple[str, ...]) -> str:

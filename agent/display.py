@@ -1,13 +1,13 @@
 """What pages see: the segment on air, what is playing, who holds the floor, how many listen.
 
 Shown two ways: as the host participant's attributes (pages in the room read them) and on the
-board (Redis, for the API's live events). Both are best effort: a failed update is skipped and
-the next one carries the state again.
+board (Redis, for the API's live events). Both are best effort, and both are sent off the
+caller's path: a failed update is skipped and the next one carries the state again.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import json
 import logging
 
@@ -23,6 +23,9 @@ log = logging.getLogger("radio24.display")
 FLOOR_ATTRIBUTE = "radio24.floor"
 SEGMENT_ATTRIBUTE = "radio24.segment"
 NOW_PLAYING_ATTRIBUTE = "radio24.now_playing"
+# An attribute update waits for the SFU's answer, seen taking 3 s under load: it must never hold
+# up a caller's grant or the on-air loop, so one task sends the latest values in order.
+ATTRIBUTE_TIMEOUT = 5.0
 
 
 class Display:
@@ -31,6 +34,8 @@ class Display:
         self._board = board
         self._segment: str | None = None
         self._listeners: int | None = None
+        self._due: dict[str, str] = {}  # attributes not yet sent: the latest value of each
+        self._sender: asyncio.Task[None] | None = None
 
     def forget(self) -> None:
         """Show everything again on the next call (a producer's edit, a new session)."""
@@ -90,8 +95,29 @@ class Display:
         participant = self._room.remote_participants.get(holder)
         return (participant.name if participant is not None else "") or holder
 
+    async def sent(self) -> None:
+        """Return when every attribute shown so far was sent or dropped (shutdown, tests)."""
+        while self._sender is not None and not self._sender.done():
+            await asyncio.shield(self._sender)
+
+    async def aclose(self) -> None:
+        """The last state (the floor free at shutdown) goes out if it can within 2 s."""
+        if self._sender is not None:
+            done, _ = await asyncio.wait({self._sender}, timeout=2.0)
+            if not done:
+                self._sender.cancel()
+
     async def _attribute(self, name: str, value: object) -> None:
-        with contextlib.suppress(Exception):
-            await self._room.local_participant.set_attributes(
-                {name: json.dumps(value, ensure_ascii=False)}
-            )
+        self._due[name] = json.dumps(value, ensure_ascii=False)
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send(), name="display-attributes")
+
+    async def _send(self) -> None:
+        while self._due:
+            due, self._due = self._due, {}
+            try:
+                await asyncio.wait_for(
+                    self._room.local_participant.set_attributes(due), ATTRIBUTE_TIMEOUT
+                )
+            except Exception:
+                log.warning("could not show the station's state to pages", exc_info=True)

@@ -154,7 +154,7 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for name in ("loop", "desk", "sessions", "transmitter", "tts", "aired"):
+        for name in ("loop", "desk", "display", "sessions", "transmitter", "tts", "aired"):
             part = parts.get(name)
             if part is None:
                 continue
@@ -189,7 +189,7 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
         tts = parts["tts"] = OfflineTTS(programme.station.language)
         tts.prewarm()
         memory = _memory(settings)
-        display = Display(room, board)
+        display = parts["display"] = Display(room, board)
         station = programme.station
         transmitter = parts["transmitter"] = Transmitter(
             room, target_lufs=station.loudness_target_lufs, ceiling_dbtp=station.true_peak_dbtp
@@ -253,6 +253,7 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
             banned=_ban_check(pool),
         )
         loop.desk = desk
+        sessions.on_start(desk.session_started)
         desk.register()
         recent = await _recent(aired)
         loop.start(recent)

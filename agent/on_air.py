@@ -248,7 +248,8 @@ class OnAirLoop:
                 post = None
             if cue.kind is CueKind.READ_POST and post is None:
                 cue = self.director.cue(StationState(**{**state.__dict__, "posts_waiting": 0}))
-            log.info("on air", extra={"cue": cue.kind.value, "post": post is not None})
+            opens = {"opens": cue.segment.id} if cue.opens else {}
+            log.info("on air", extra={"cue": cue.kind.value, "post": post is not None, **opens})
             self._current_post = post
             fallback = _joined(cue.back_announce, self._fallback_line(cue, post))
             line = Line(cue.instructions, fallback, post)

@@ -64,10 +64,17 @@ class SessionKeeper:
         self._stopping = False
         self._renewing = False
         self._restart: asyncio.Task[None] | None = None
+        self._renewal: asyncio.Task[None] | None = None
+        self._started: list[Callable[[AgentSession], None]] = []
 
     @property
     def offline(self) -> bool:
         return self._settings.offline
+
+    def on_start(self, started: Callable[[AgentSession], None]) -> None:
+        """Call `started` with every session once it is on (e.g. a caller on the floor while a
+        session was being replaced must be heard by the new one)."""
+        self._started.append(started)
 
     def renewal_due(self) -> bool:
         age = time.monotonic() - self.started_at
@@ -102,11 +109,24 @@ class SessionKeeper:
         session.input.set_audio_enabled(False)
         self.session, self.host = session, host
         self.started_at = time.monotonic()
+        for started in self._started:
+            started(session)
         self.ready.set()
         log.info("host session started", extra={"mode": "offline" if self.offline else "realtime"})
 
     async def renew(self, summary: list[str]) -> None:
-        """Close the session and start a fresh one that carries only `summary`."""
+        """Close the session and start a fresh one that carries only `summary`.
+
+        A caller's press cancels the on-air step that called this, but not the renewal: a
+        session cut half-way through its start would keep hold of the room's audio input. The
+        renewal goes on in its own task; a later call waits for that one."""
+        if self._renewal is None or self._renewal.done():
+            if self.session is None:
+                return
+            self._renewal = asyncio.create_task(self._renew(summary), name="renew")
+        await asyncio.shield(self._renewal)
+
+    async def _renew(self, summary: list[str]) -> None:
         session = self.session
         if session is None:
             return
@@ -123,10 +143,11 @@ class SessionKeeper:
 
     async def aclose(self) -> None:
         self._stopping = True
-        if self._restart is not None:
-            self._restart.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._restart
+        for task in (self._restart, self._renewal):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         session, self.session = self.session, None
         self.ready.clear()
         if session is not None:

@@ -9,6 +9,7 @@ from the room rather than assumed.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -232,6 +233,7 @@ def analyse(
         "issue_target": plan.issue_turns,
         "fits_real_time": plan.planned_turns,
         "turn_seconds_expected": round(plan.turn_seconds, 2),
+        "slow_replies_s": _slow_replies(worker_log),
     }
     report["actions"] = [{**a, "sim_hour": hours(a["t"])} for a in record.actions]
     report["log"] = _log_counts(worker_log)
@@ -460,6 +462,8 @@ def on_air_cues(worker_log: str) -> list[tuple[float, int, str]]:
         if line.get("message") == "on air":
             at = datetime.fromisoformat(line["timestamp"]).timestamp()
             found.append((at, int(line.get("pid", 0)), str(line.get("cue"))))
+            if line.get("opens"):  # a station ID that opens its segment introduces it too
+                found.append((at, int(line.get("pid", 0)), "introduce"))
     return found
 
 
@@ -616,6 +620,16 @@ def _on_time(name, at, due, host, busy, match, cue_times, need) -> dict[str, Any
     return item
 
 
+def _slow_replies(worker_log: str) -> list[float]:
+    """Seconds of every call-in reply the host logged as slow (over 1 s), in order."""
+    out = []
+    for raw in worker_log.splitlines():
+        if '"slow call-in reply"' in raw:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                out.append(float(json.loads(raw)["seconds"]))
+    return out
+
+
 def _log_counts(text: str) -> dict[str, int]:
     keys = {
         "errors": '"level": "ERROR"',
@@ -697,6 +711,10 @@ def _checks(plan: DayPlan, r: dict[str, Any]) -> list[dict[str, Any]]:
     check("PTT turns granted / played with a caller in", f"{granted} / {due}",
           f">= 80% (issue: {plan.issue_turns}; fits real time: {plan.planned_turns})",
           due > 0 and granted >= 0.8 * due)  # fmt: skip
+    slow = t.get("slow_replies_s", [])
+    # The page gives up after 10 s; a press must feel immediate, so seconds are already news.
+    check("call-in replies over 1 s / slowest (s)", f"{len(slow)} / {max(slow, default=0):.2f}",
+          "slowest <= 3", max(slow, default=0) <= 3)  # fmt: skip
     check("prompt edits: reloaded / refused", f"{r['log']['prompts reloaded']} / "
           f"{r['log']['prompts refused']}", ">= 2 / >= 1",
           r["log"]["prompts reloaded"] >= 2 and r["log"]["prompts refused"] >= 1)  # fmt: skip

@@ -46,6 +46,15 @@ def at(day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
     return MONDAY + timedelta(days=day, hours=hour, minutes=minute, seconds=second)
 
 
+OPENS = "station ID that opens the segment"
+
+
+def opening(cue: Cue) -> CueKind | str:
+    """The cue's kind, or OPENS for a station ID that also introduces its segment."""
+    assert cue.opens == (cue.kind is CueKind.STATION_ID and cue.opens)
+    return OPENS if cue.opens else cue.kind
+
+
 def air(director: ProgramDirector, state: StationState) -> Cue:
     """Ask for a cue and voice it (the on-air loop reports every cue it aired)."""
     cue = director.cue(state)
@@ -159,15 +168,15 @@ def test_a_simulated_week_changes_segments_and_identifies_on_time(ja: Programme)
             cue = air(director, IDLE)
             if cue.kind is CueKind.CONTINUE:
                 break
-            given.append((clock(), cue.kind, cue.segment.id))
+            given.append((clock(), opening(cue), cue.segment.id))
         clock.advance(seconds=30)
 
-    ids = [when for when, kind, _ in given if kind is CueKind.STATION_ID]
+    ids = [when for when, kind, _ in given if kind in (CueKind.STATION_ID, OPENS)]
     assert len(ids) == 7 * 24 * 2
     assert all(when.minute in (0, 30) and when.second == 0 for when in ids)
     assert len(set(ids)) == len(ids)
 
-    intros = [(when, seg) for when, kind, seg in given if kind is CueKind.INTRODUCE]
+    intros = [(when, seg) for when, kind, seg in given if kind in (CueKind.INTRODUCE, OPENS)]
     changes = [(at(0, 0), "late_night")]
     for day in range(7):
         for hour in range(24):
@@ -176,11 +185,11 @@ def test_a_simulated_week_changes_segments_and_identifies_on_time(ja: Programme)
             if (day, hour) != (0, 0) and here != before:
                 changes.append((at(day, hour), here))
     assert intros == changes
-    # A change and the ID due at the same minute: the ID first, then the new segment.
-    assert given[:2] == [
-        (at(0, 0), CueKind.STATION_ID, "late_night"),
-        (at(0, 0), CueKind.INTRODUCE, "late_night"),
-    ]
+    # A change and the ID due at the same minute: one break, the ID opening the new segment.
+    # Every change here falls on an ID minute, so none comes as a separate introduction.
+    assert given[0] == (at(0, 0), OPENS, "late_night")
+    assert given[1] == (at(0, 0, 30), CueKind.STATION_ID, "late_night")
+    assert {kind for _, kind, _ in given} == {OPENS, CueKind.STATION_ID}
 
 
 def test_station_id_is_given_once_on_its_minute(ja: Programme) -> None:
@@ -255,8 +264,10 @@ def test_a_host_that_starts_identifies_the_station_first(ja: Programme) -> None:
     """A new job (a first listener, a takeover) owes the last ID: who is on air comes first."""
     director = ProgramDirector(ja, FakeClock(at(0, 14, 47)))
     first = air(director, IDLE)
-    assert first.kind is CueKind.STATION_ID and "14:47" in first.fallback[0]
-    assert air(director, IDLE).kind is CueKind.INTRODUCE
+    assert first.kind is CueKind.STATION_ID and first.opens and "14:47" in first.fallback[0]
+    assert first.fallback[0].endswith("ここからは「午後のカフェタイム」をお届けします。")
+    assert "A new segment starts now: 午後のカフェタイム" in first.instructions
+    assert air(director, IDLE).kind is CueKind.CONTINUE
 
 
 def test_no_segment_change_during_a_callers_turn(ja: Programme) -> None:
@@ -271,11 +282,7 @@ def test_no_segment_change_during_a_callers_turn(ja: Programme) -> None:
     assert cue.held is CueKind.STATION_ID  # the change is waiting, and the host can see it
     assert "caller" in cue.instructions
     clock.set(at(0, 10, 2, 5))  # the caller hangs up
-    assert [air(director, IDLE).kind for _ in range(3)] == [
-        CueKind.STATION_ID,
-        CueKind.INTRODUCE,
-        CueKind.CONTINUE,
-    ]
+    assert [opening(air(director, IDLE)) for _ in range(2)] == [OPENS, CueKind.CONTINUE]
     assert air(director, IDLE).segment.id == "midday"
 
 
@@ -285,11 +292,14 @@ def test_the_change_waits_for_the_end_of_the_hosts_utterance(ja: Programme) -> N
     speaking = air(director, StationState(host_speaking=True))
     assert (speaking.kind, speaking.held) == (CueKind.CONTINUE, CueKind.STATION_ID)
     assert speaking.segment.id == "listener_corner"
-    assert air(director, IDLE).kind is CueKind.STATION_ID
     intro = air(director, IDLE)
-    assert (intro.kind, intro.segment.id) == (CueKind.INTRODUCE, "afternoon")
+    assert (opening(intro), intro.segment.id) == (OPENS, "afternoon")
     assert "午後のカフェタイム" in intro.instructions
-    assert intro.fallback[0] == "24時間AIラジオ、午後のカフェタイム。時刻は13:00です。"
+    assert intro.fallback == (
+        "24時間AIラジオ、ただいまの時刻は13:00です。この番組はAIパーソナリティがお届けしてい"
+        "ます。ここからは「午後のカフェタイム」をお届けします。",
+    )
+    assert air(director, IDLE).kind is CueKind.CONTINUE
 
 
 def test_posts_take_priority_in_the_listener_corner(ja: Programme) -> None:
@@ -328,9 +338,8 @@ def test_recent_topics_are_steered_away_from(ja: Programme) -> None:
     director = ProgramDirector(ja, clock, memory=3)
     recent = ("old topic", "コーヒーの話", "雨の音", "コーヒーの話", "costs $5 now", "朝ごはん")
     state = StationState(recent=recent)
-    assert air(director, state).kind is CueKind.STATION_ID  # a host that starts says who it is
-    intro = air(director, state)
-    assert intro.kind is CueKind.INTRODUCE
+    intro = air(director, state)  # a host that starts says who it is and what is on
+    assert opening(intro) == OPENS
     assert intro.avoid == ("コーヒーの話", "costs $5 now", "朝ごはん")  # last 3, once each
     assert "Avoid repeating" in intro.instructions
     assert '"コーヒーの話", "costs $5 now", "朝ごはん"' in intro.instructions
@@ -363,7 +372,7 @@ def test_a_live_edit_takes_over_from_the_next_cue(ja: Programme) -> None:
     edited = Programme(ja.station, ja.persona, segments, Schedule(days, (0, 30)))
     director.replace_programme(edited)
     cue = air(director, IDLE)
-    assert (cue.kind, cue.segment.title) == (CueKind.INTRODUCE, "Tea Time")
+    assert (cue.kind, cue.segment.title) == (CueKind.INTRODUCE, "Tea Time")  # off an ID minute
     assert air(director, IDLE).kind is CueKind.CONTINUE
 
 
@@ -422,10 +431,13 @@ def test_a_cue_cut_before_it_aired_comes_again(ja: Programme) -> None:
     director.aired(again)
     assert director.cue(IDLE).kind is CueKind.CONTINUE
     director, clock = started(ja, at(0, 9, 50))
-    clock.set(at(0, 10, 0, 5))  # the hour's ID, then the new segment
-    assert air(director, IDLE).kind is CueKind.STATION_ID
+    clock.set(at(0, 10, 0, 5))  # the hour's ID, opening the new segment
     first = director.cue(IDLE)
-    assert first.kind is CueKind.INTRODUCE
-    assert director.cue(IDLE).kind is CueKind.INTRODUCE  # not consumed by asking
-    director.aired(first)
+    assert (opening(first), first.segment.id) == (OPENS, "midday")
+    assert director.on_air_segment().id == "morning"  # not consumed by asking
+    clock.set(at(0, 10, 31))  # cut again and again, until the next ID minute has come
+    again = director.cue(IDLE)
+    assert (opening(again), again.segment.id) == (OPENS, "midday")
+    director.aired(again)
+    assert director.on_air_segment().id == "midday"
     assert director.cue(IDLE).kind is CueKind.CONTINUE
