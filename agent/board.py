@@ -29,6 +29,10 @@ log = logging.getLogger("radio24.board")
 EVENTS = "radio24:events"
 STATE = "radio24:state"
 PROMPTS_STATUS = "radio24:prompts:status"
+# The keeper (api/keeper.py) reads what hosts write: the heartbeat of the host on air (agent/
+# job.py renews it from a thread of its own) and each host worker's registration (a hash, "at").
+HEARTBEAT_KEY = "radio24:host:heartbeat:{room}"
+WORKER_KEY = "radio24:host:worker"
 
 
 class Board:

@@ -55,17 +55,20 @@ class FloorState:
     holder: str | None = None
     since: datetime | None = None
     deadline: datetime | None = None
+    # Whose turn ended last, and how (pages tell a caller the floor was taken back from why).
+    ended: tuple[str, TurnEnd] | None = None
 
     @property
     def free(self) -> bool:
         return self.holder is None
 
-    def as_attribute(self) -> dict[str, str | None]:
+    def as_attribute(self) -> dict[str, object]:
         return {
             "state": "free" if self.holder is None else "held",
             "holder": self.holder,
             "since": self.since.isoformat() if self.since else None,
             "deadline": self.deadline.isoformat() if self.deadline else None,
+            "ended": {"holder": self.ended[0], "how": self.ended[1].value} if self.ended else None,
         }
 
 
@@ -154,5 +157,5 @@ class Floor:
         ended = at or self._clock()
         if state.deadline is not None and ended > state.deadline:
             ended = state.deadline  # a late release never makes a turn longer than allowed
-        self._state = FloorState()
+        self._state = FloorState(ended=(caller, how))
         return Turn(caller, state.since, ended, how)

@@ -32,7 +32,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from agent import prompt_watcher
 from agent.aired import AiredLog, open_pool
-from agent.board import Board
+from agent.board import HEARTBEAT_KEY, WORKER_KEY, Board
 from agent.breaker import ModelBreaker
 from agent.call_in import CallInDesk
 from agent.director import ProgramDirector
@@ -53,8 +53,6 @@ from agent.voice import Voice, probe_conn_options
 
 log = logging.getLogger("radio24.job")
 
-WORKER_KEY = "radio24:host:worker"
-HEARTBEAT_KEY = "radio24:host:heartbeat:{room}"
 HEARTBEAT_SECONDS = 0.5
 HEARTBEAT_TTL_MS = 2000  # a dead host is noticed within 2 s
 PEOPLE = aiosql.from_path(

@@ -48,14 +48,12 @@ import redis.asyncio as aioredis
 from livekit import api as lkapi
 from pydantic import SecretStr
 
+from agent.board import HEARTBEAT_KEY, WORKER_KEY
+
 log = logging.getLogger("radio24.keeper")
 
 LOCK_KEY = "radio24:keeper:lock"
-# Written by the host (agent/host.py) every second with a 3 s expiry.
-HEARTBEAT_KEY = "radio24:host:heartbeat:{room}"
 HEARTBEAT_TTL_SECONDS = 3.0
-# Written by each host worker as it registers with LiveKit (agent/job.py): a hash with "at".
-WORKER_KEY = "radio24:host:worker"
 ROOM_TIMEOUT_SECONDS = 7 * 24 * 3600  # LiveKit's room timeouts are uint32 seconds
 LEASE_SECONDS = 15.0
 CHECK_SECONDS = 0.5

@@ -42,7 +42,7 @@ import psycopg
 import redis.asyncio as aioredis
 from livekit import rtc
 
-from agent.job import HEARTBEAT_KEY
+from agent.board import HEARTBEAT_KEY
 from bench import day_report
 from bench.day_script import DayPlan, Event, build
 from radio24 import rack

@@ -31,6 +31,16 @@ def _floor(listener: Listener) -> dict[str, object]:
     return json.loads(raw) if raw else {}
 
 
+async def _floor_shows(listener: Listener, state: str, within: float = 2.0) -> dict[str, object]:
+    """The floor attribute pages see, once it shows `state`: it is sent just after the host
+    answers the RPC (an attribute update must never hold up a caller's reply)."""
+    deadline = time.monotonic() + within
+    while (floor := _floor(listener)).get("state") != state:
+        assert time.monotonic() < deadline, f"pages still show the floor {floor.get('state')}"
+        await asyncio.sleep(0.05)
+    return floor
+
+
 async def _permission(station: Station, identity: str) -> lkapi.ParticipantPermission:
     api = station.api()
     try:
@@ -68,7 +78,7 @@ async def test_a_press_during_the_model_wait_silences_the_host(realtime_station:
         # Audio already in the SFU's pipe when the press arrived may still reach the ear.
         over = _loud_between(caller, granted + 0.5, released)
         assert over == 0, f"the host spoke for {over:.2f} s while the caller held the floor"
-        assert _floor(caller).get("state") == "free"
+        await _floor_shows(caller, "free")
         assert not (await _permission(realtime_station, caller.identity)).can_publish
     finally:
         await caller.leave()
@@ -88,6 +98,8 @@ async def test_a_caller_who_says_nothing_gives_the_air_back(offline_station: Sta
             assert time.monotonic() < deadline, "a silent caller kept the floor"
             await asyncio.sleep(0.05)
         freed = time.monotonic() - pressed
+        # The page tells the caller why ("we didn't hear anything"), not "ended by the studio".
+        assert _floor(caller).get("ended") == {"holder": caller.identity, "how": "quiet"}
         assert 3.5 <= freed <= 6.0, f"the silent turn was cut {freed:.1f} s after the press"
         back = await caller.hears_host(10, since=pressed + 0.5)
         assert back is not None, "the host did not come back after the silent caller"
@@ -114,7 +126,7 @@ async def test_a_tap_shorter_than_the_grant_ends_clean(offline_station: Station)
         ended = json.loads(await end)
         assert ended["status"] in ("no_speech", "ended")
         await asyncio.sleep(1.0)
-        assert _floor(caller).get("state") == "free", "pages still show the floor held"
+        await _floor_shows(caller, "free")
         perm = await _permission(offline_station, caller.identity)
         assert not perm.can_publish and not perm.can_publish_sources, "the grant leaked"
         assert json.loads(await caller.rpc("start_turn"))["state"] == "held"
@@ -270,12 +282,12 @@ async def test_a_press_right_after_an_answered_turn_keeps_its_microphone(
         await asyncio.sleep(1.0)  # well past the deferred revoke of the first turn
         perm = await _permission(realtime_station, caller.identity)
         assert perm.can_publish, "the first turn's late revoke took the new turn's microphone"
-        assert _floor(caller).get("state") == "held"
+        await _floor_shows(caller, "held")
         assert json.loads(await caller.rpc("cancel_turn"))["status"] == "cancelled"
         deadline = time.monotonic() + 5
         while (await _permission(realtime_station, caller.identity)).can_publish:
             assert time.monotonic() < deadline, "the microphone was not revoked"
             await asyncio.sleep(0.1)
-        assert _floor(caller).get("state") == "free"
+        await _floor_shows(caller, "free")
     finally:
         await caller.leave()

@@ -10,7 +10,8 @@ import time
 import pytest
 import redis
 
-from agent.job import HEARTBEAT_KEY, Heartbeat
+from agent.board import HEARTBEAT_KEY
+from agent.job import Heartbeat
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,8 @@ from livekit import api as lkapi
 from livekit import rtc
 from pydantic import SecretStr
 
-from api.keeper import HEARTBEAT_KEY, LOCK_KEY, ROOM_TIMEOUT_SECONDS, run_keeper
+from agent.board import HEARTBEAT_KEY
+from api.keeper import LOCK_KEY, ROOM_TIMEOUT_SECONDS, run_keeper
 from radio24 import rack
 from tests.conftest import LiveKit
 

@@ -29,6 +29,7 @@ def test_free_at_first(floor: Floor) -> None:
         "holder": None,
         "since": None,
         "deadline": None,
+        "ended": None,
     }
 
 
@@ -120,6 +121,8 @@ def test_a_caller_who_says_nothing_is_cut_at_the_quiet_limit(clock: FakeClock) -
     clock.advance(seconds=0.2)
     turn = floor.expire(heard=False)
     assert turn is not None and turn.how is TurnEnd.QUIET and not turn.keep
+    # Pages tell the caller why the floor was taken back (not "ended by the studio").
+    assert floor.state.as_attribute()["ended"] == {"holder": turn.caller, "how": "quiet"}
     assert turn.duration == timedelta(seconds=4)  # ended at the limit, not at the check
     assert floor.state.free
 

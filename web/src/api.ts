@@ -69,6 +69,7 @@ export interface FloorInfo {
   holderName: string | null; // their nickname, when the host sends it
   since: string | null;
   deadline: string | null;
+  ended: { holder: string; how: string } | null; // whose turn ended last, and how
 }
 
 export interface Utterance {
@@ -210,7 +211,15 @@ export function toFloor(v: unknown): FloorInfo {
     holderName: state === "held" ? str(pick(o, "holder_name", "name")) : null,
     since: str(pick(o, "since")),
     deadline: str(pick(o, "deadline")),
+    ended: toEnded(pick(o, "ended")),
   };
+}
+
+function toEnded(v: unknown): FloorInfo["ended"] {
+  const o = obj(v);
+  const holder = str(pick(o, "holder"));
+  const how = str(pick(o, "how"));
+  return holder && how ? { holder, how } : null;
 }
 
 export interface NowPlaying {

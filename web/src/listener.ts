@@ -93,6 +93,7 @@ let floor: FloorInfo = {
   holderName: null,
   since: null,
   deadline: null,
+  ended: null,
 };
 let myIdentity = "";
 // Learnt from the API with each room token; captions count only from it and the floor holder.
@@ -651,11 +652,16 @@ const ptt = (() => {
   }
 
   function floorChanged(): void {
-    // The host cut the turn (maximum length, or the studio): the floor is no longer ours.
+    // The host cut the turn (nothing heard, maximum length, or the studio): no longer ours.
     if (state === "onair" && (floor.state !== "held" || floor.holder !== myIdentity)) {
       wantHeld = false;
       void stopMic();
-      set("idle", Date.now() >= deadline - 1500 ? t("ptt.timeout") : t("ptt.cut"));
+      const how = floor.ended?.holder === myIdentity ? floor.ended.how : "";
+      const timedOut = how === "timed_out" || (!how && Date.now() >= deadline - 1500);
+      set(
+        "idle",
+        how === "quiet" ? t("ptt.noSpeech") : timedOut ? t("ptt.timeout") : t("ptt.cut"),
+      );
       return;
     }
     render();
