@@ -26,6 +26,7 @@ NOW_PLAYING_ATTRIBUTE = "radio24.now_playing"
 # An attribute update waits for the SFU's answer, seen taking 3 s under load: it must never hold
 # up a caller's grant or the on-air loop, so one task sends the latest values in order.
 ATTRIBUTE_TIMEOUT = 5.0
+RETRY_SECONDS = 0.5
 
 
 class Display:
@@ -35,12 +36,14 @@ class Display:
         self._segment: str | None = None
         self._listeners: int | None = None
         self._due: dict[str, str] = {}  # attributes not yet sent: the latest value of each
+        self._shown: dict[str, str] = {}  # what pages have
         self._sender: asyncio.Task[None] | None = None
 
     def forget(self) -> None:
         """Show everything again on the next call (a producer's edit, a new session)."""
         self._segment = None
         self._listeners = None
+        self._shown.clear()
 
     async def listeners(self, count: int) -> None:
         if count == self._listeners:
@@ -96,7 +99,7 @@ class Display:
         return (participant.name if participant is not None else "") or holder
 
     async def sent(self) -> None:
-        """Return when every attribute shown so far was sent or dropped (shutdown, tests)."""
+        """Return when every attribute shown so far was sent (shutdown, tests)."""
         while self._sender is not None and not self._sender.done():
             await asyncio.shield(self._sender)
 
@@ -108,11 +111,15 @@ class Display:
                 self._sender.cancel()
 
     async def _attribute(self, name: str, value: object) -> None:
-        self._due[name] = json.dumps(value, ensure_ascii=False)
+        text = json.dumps(value, ensure_ascii=False)
+        if name not in self._due and self._shown.get(name) == text:
+            return  # pages have it already
+        self._due[name] = text
         if self._sender is None or self._sender.done():
             self._sender = asyncio.create_task(self._send(), name="display-attributes")
 
     async def _send(self) -> None:
+        delay = RETRY_SECONDS
         while self._due:
             due, self._due = self._due, {}
             try:
@@ -120,4 +127,12 @@ class Display:
                     self._room.local_participant.set_attributes(due), ATTRIBUTE_TIMEOUT
                 )
             except Exception:
-                log.warning("could not show the station's state to pages", exc_info=True)
+                # Seen once in a simulated day: the SFU never answered. Pages must not keep a
+                # stale floor or segment, so the values go again (unless newer ones are due).
+                log.warning("could not show the station's state to pages; retrying", exc_info=True)
+                self._due = {**due, **self._due}
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self._shown.update(due)
+            delay = RETRY_SECONDS

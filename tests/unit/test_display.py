@@ -23,10 +23,14 @@ class SlowParticipant:
     def __init__(self) -> None:
         self.sent: list[dict[str, str]] = []
         self.answer = asyncio.Event()
+        self.fail = 0  # the next this many updates fail
 
     async def set_attributes(self, attributes: dict[str, str]) -> None:
         self.sent.append(dict(attributes))
         await self.answer.wait()
+        if self.fail:
+            self.fail -= 1
+            raise RuntimeError("the SFU did not take it")
 
 
 async def test_a_hanging_attribute_update_holds_nothing_up_and_the_latest_state_wins() -> None:
@@ -51,5 +55,14 @@ async def test_a_hanging_attribute_update_holds_nothing_up_and_the_latest_state_
     assert len(me.sent) == 2
     assert json.loads(me.sent[1][FLOOR_ATTRIBUTE])["holder"] is None  # the latest, once
     assert json.loads(me.sent[1][NOW_PLAYING_ATTRIBUTE]) is None
+
+    await display.floor(free)  # pages have it: nothing to send
+    await display.sent()
+    assert len(me.sent) == 2
+
+    me.fail = 1  # a failed update goes again, so pages do not keep a stale floor
+    await display.floor(held)
+    await asyncio.wait_for(display.sent(), 3.0)
+    assert [json.loads(a[FLOOR_ATTRIBUTE])["state"] for a in me.sent[2:]] == ["held", "held"]
     await display.aclose()
     await redis.aclose()
