@@ -99,6 +99,12 @@ def analyse(
         "series": tasks,
         "after_warmup_max": max(after[: max(3, len(after) // 10)], default=None),
         "end_max": max(after[-max(3, len(after) // 10) :], default=None),
+        # At rest (no line, call or reply running) the count is the job's fixed base: a task
+        # left behind by anything raises it for good, which the maxima above cannot see. The
+        # windows are wider (a call and its answer can fill a tenth of the short day) and the
+        # last still starts after the day's last fault (the fatal error at 80 % of it).
+        "rest_after_warmup": min(after[: max(3, len(after) * 3 // 20)], default=None),
+        "rest_end": min(after[-max(3, len(after) * 3 // 20) :], default=None),
         "max": max((n for _, n in tasks), default=None),
     }
     report["not_measured"] = [] if tasks else ["asyncio tasks in the host's job process"]
@@ -678,6 +684,9 @@ def _checks(plan: DayPlan, r: dict[str, Any]) -> list[dict[str, Any]]:
     # speech and forwarding tasks): growth beyond that is a leak.
     check("job asyncio tasks: after warm-up → end", f"{ends[0]} → {ends[1]}",
           "no growth (+12)", None not in ends and ends[1] <= ends[0] + 12)  # fmt: skip
+    rest = (jt.get("rest_after_warmup"), jt.get("rest_end"))
+    check("job asyncio tasks at rest (minimum): after warm-up → end", f"{rest[0]} → {rest[1]}",
+          "no growth", None not in rest and rest[1] <= rest[0])  # fmt: skip
     check("job process restarts", len(r["job_pids"]) - 1, "0", len(r["job_pids"]) == 1)
     h = r["heard"]
     check("longest silence heard (s)", round(h["longest_s"], 2), "<= 5", h["longest_s"] <= 5)
