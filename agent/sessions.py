@@ -110,7 +110,10 @@ class SessionKeeper:
         self.session, self.host = session, host
         self.started_at = time.monotonic()
         for started in self._started:
-            started(session)
+            try:
+                started(session)
+            except Exception:  # the session is on: a listener's failure must not restart it
+                log.exception("a session-start listener failed")
         self.ready.set()
         log.info("host session started", extra={"mode": "offline" if self.offline else "realtime"})
 
