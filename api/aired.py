@@ -86,7 +86,10 @@ async def aired(
 ) -> Response:
     """Producers: the as-aired log from `from` (inclusive) to `to` (exclusive), oldest first."""
     stop = to or datetime.now(UTC)
-    start = from_ or stop - timedelta(days=1)
+    try:
+        start = from_ or stop - timedelta(days=1)
+    except OverflowError:  # found by the schema fuzz: to=0001-01-01T00:01:00Z was a 500
+        raise HTTPException(422, "to is too early for the default range: give from too") from None
     if start.tzinfo is None or stop.tzinfo is None:
         raise HTTPException(422, "from and to need a timezone, e.g. 2026-01-01T00:00:00Z")
     if start >= stop:

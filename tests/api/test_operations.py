@@ -181,6 +181,7 @@ async def test_aired_log_as_json_and_csv(api: Api) -> None:
         {"from": (now - timedelta(days=40)).isoformat()},
         {"from": "2026-01-01T00:00:00"},
         {"to": "yesterday"},
+        {"to": "0001-01-01T00:01:00Z"},  # the default day before it is out of range
     ):
         resp = await api.client.get("/api/aired", params=params, headers=producer.headers)
         assert resp.status_code == 422, params
