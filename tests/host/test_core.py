@@ -93,6 +93,7 @@ async def test_a_caller_who_says_nothing_gives_the_air_back(offline_station: Sta
         held = json.loads(await caller.rpc("start_turn"))
         assert held["state"] == "held"
         pressed = time.monotonic()
+        await _floor_shows(caller, "held")  # pages learn it just after the reply
         deadline = pressed + 15
         while _floor(caller).get("state") != "free":
             assert time.monotonic() < deadline, "a silent caller kept the floor"
