@@ -51,7 +51,7 @@ OPENS = "station ID that opens the segment"
 
 def opening(cue: Cue) -> CueKind | str:
     """The cue's kind, or OPENS for a station ID that also introduces its segment."""
-    assert cue.opens == (cue.kind is CueKind.STATION_ID and cue.opens)
+    assert not cue.opens or cue.kind is CueKind.STATION_ID  # only an ID opens a segment
     return OPENS if cue.opens else cue.kind
 
 
