@@ -1,8 +1,9 @@
 """What pages see: the segment on air, what is playing, who holds the floor, how many listen.
 
 Shown two ways: as the host participant's attributes (pages in the room read them) and on the
-board (Redis, for the API's live events). Both are best effort, and both are sent off the
-caller's path: a failed update is skipped and the next one carries the state again.
+board (Redis, for the API's live events). Both are sent off the caller's path, the latest value
+of each kind by one task: a board update that fails is dropped (the next one carries the state
+again); an attribute update that fails is sent again, so pages never keep a stale floor.
 """
 
 from __future__ import annotations
