@@ -12,7 +12,7 @@ import jwt
 import pytest
 
 from api.auth import Person, issue_token, read_token
-from api.events import Client, state_fields
+from api.events import Client, publish, state_fields
 from api.logs import REDACTED, Redact, formatter
 
 SECRET = "unit-test-secret-0123456789abcdef0123"
@@ -73,3 +73,14 @@ async def test_clients_get_public_events_and_only_their_own_post_status() -> Non
     assert mine.wants({"type": "floor"}) and mine.wants(own) and not mine.wants(other)
     assert staff.wants(other)
     assert not mine.wants({"type": "internal"})
+
+
+async def test_an_event_redis_cannot_take_is_dropped_not_raised() -> None:
+    """Seen in the fault suite: a post during a Redis kill was stored, then answered 500
+    because publishing its status event hit uvloop's closed transport (a RuntimeError)."""
+
+    class DyingRedis:
+        async def publish(self, channel: str, message: str) -> int:
+            raise RuntimeError("unable to perform operation on <TCPTransport closed=True>")
+
+    assert await publish(DyingRedis(), {"type": "post_status"}) is False  # type: ignore[arg-type]
