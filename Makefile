@@ -96,7 +96,7 @@ migrate: $(VENV)/.installed
 check-prompts: $(VENV)/.installed
 	@$(BIN)/radio24 prompts check $(or $(DIR),$(RADIO_PROMPTS_DIR),prompts)
 
-BENCHES := offline_voice api_load ptt_latency memory_recall
+BENCHES := offline_voice api_load ptt_latency memory_recall attributes
 
 bench: setup
 	@for b in $(BENCHES); do echo "==> bench/$$b.py"; $(BIN)/python -m bench.$$b || exit 1; done
