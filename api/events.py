@@ -45,6 +45,10 @@ CLOSE_TOO_SLOW = 1013  # "try again later"
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 
+# What a Redis call raises when Redis is down or dying: besides redis-py's own errors, uvloop
+# raises RuntimeError on a connection Redis closed as it died (seen in the fault suite).
+REDIS_DOWN: tuple[type[Exception], ...] = (RedisError, OSError, RuntimeError)
+
 log = logging.getLogger("radio24.api.events")
 router = APIRouter(prefix="/api", tags=["events"])
 
@@ -171,7 +175,7 @@ class EventHub:
             except asyncio.QueueFull:
                 self._drop(client)
         if message["type"] in PUBLIC:
-            with contextlib.suppress(RedisError, OSError):
+            with contextlib.suppress(*REDIS_DOWN):
                 await self.redis.hset(STATE, mapping=state_fields(message))
 
     def ban(self, person_id: str) -> None:
@@ -189,7 +193,7 @@ class EventHub:
     async def snapshot(self) -> dict[str, Any]:
         try:
             raw = await self.redis.hgetall(STATE)
-        except (RedisError, OSError):
+        except REDIS_DOWN:
             raw = {}
         state: dict[str, Any] = {"type": "snapshot"}
         for name in STATE_FIELDS:
@@ -272,8 +276,6 @@ async def events(ws: WebSocket, ticket: str | None = None) -> None:
     state."""
     import uuid
 
-    from redis.exceptions import RedisError as _RedisError
-
     from api.auth import person_by_id, person_for_token, read_claims
     from api.tokens import redeem_ticket
 
@@ -292,7 +294,7 @@ async def events(ws: WebSocket, ticket: str | None = None) -> None:
         else:
             try:
                 redeemed = await redeem_ticket(station.redis, ticket or "")
-            except (_RedisError, OSError):
+            except REDIS_DOWN:
                 redeemed = None
             if redeemed is None:
                 raise HTTPException(401, "ticket unknown, used or expired: ask for a new one")

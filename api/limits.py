@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+
+from api.events import REDIS_DOWN
 
 log = logging.getLogger("radio24.api.limits")
 
@@ -58,7 +59,7 @@ async def hit(
         if count <= limit:
             return Decision(True)
         await redis.zrem(name, member)
-    except (RedisError, OSError) as exc:
+    except REDIS_DOWN as exc:
         if not fail_open:
             log.warning(
                 "rate limit unavailable, request refused", extra={"key": key, "error": repr(exc)}

@@ -18,11 +18,11 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel
-from redis.exceptions import RedisError
 
 from agent.director import Lineup, Slot, lineup_at
 from agent.prompts import Programme, PromptError, load_programme
 from api.auth import Producer
+from api.events import REDIS_DOWN
 from api.state import StationDep
 
 PROMPTS_STATUS = "radio24:prompts:status"
@@ -157,7 +157,7 @@ async def prompts_status(_: Producer, station: StationDep) -> PromptsStatusOut:
     """Producers: whether the host loaded the prompt files, and every problem (file, line, fix)."""
     try:
         raw = await station.redis.get(PROMPTS_STATUS)
-    except (RedisError, OSError):
+    except REDIS_DOWN:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "redis unavailable") from None
     if raw is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "the host has not reported yet")

@@ -27,9 +27,9 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials
 from livekit import api as lkapi
 from pydantic import BaseModel
-from redis.exceptions import RedisError
 
 from api.auth import CurrentPerson, Person, _bearer, read_claims
+from api.events import REDIS_DOWN
 from api.settings import ApiSettings
 from api.state import StationDep
 
@@ -151,7 +151,7 @@ async def ws_ticket(
     ttl = settings.api_ws_ticket_ttl_seconds
     try:
         ticket = await issue_ticket(station.redis, str(person.id), float(claims["exp"]), ttl)
-    except (RedisError, OSError):
+    except REDIS_DOWN:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             "live events are unavailable right now: retry shortly",

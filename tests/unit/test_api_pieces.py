@@ -7,13 +7,16 @@ import json
 import logging
 import time
 import uuid
+from typing import Any
 
 import jwt
 import pytest
 
+from api import limits
 from api.auth import Person, issue_token, read_token
-from api.events import Client, publish, state_fields
+from api.events import Client, EventHub, publish, state_fields
 from api.logs import REDACTED, Redact, formatter
+from api.metrics import Metrics
 
 SECRET = "unit-test-secret-0123456789abcdef0123"
 PERSON = Person(uuid.uuid4(), "Mika", "listener")
@@ -84,3 +87,43 @@ async def test_an_event_redis_cannot_take_is_dropped_not_raised() -> None:
             raise RuntimeError("unable to perform operation on <TCPTransport closed=True>")
 
     assert await publish(DyingRedis(), {"type": "post_status"}) is False  # type: ignore[arg-type]
+
+
+class _DyingRedis:
+    """A Redis client on a connection Redis closed as it died, as uvloop reports it."""
+
+    def _dead(self, *args: object, **kwargs: object) -> None:
+        raise RuntimeError("unable to perform operation on <TCPTransport closed=True>")
+
+    hgetall = hset = publish = get = _dead
+
+    def pipeline(self, transaction: bool = True) -> _DyingRedis:
+        return self
+
+    async def __aenter__(self) -> _DyingRedis:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def zremrangebyscore(self, *args: object, **kwargs: object) -> None:
+        return None
+
+    zadd = zcard = zrange = expire = zremrangebyscore
+
+    async def execute(self) -> list[object]:
+        self._dead()
+        return []
+
+
+async def test_a_dying_redis_is_redis_down_for_rate_limits_and_the_live_state() -> None:
+    """The same RuntimeError elsewhere: a rate limit treats it as Redis being down (allowed,
+    or refused with `Unavailable`), and a page's first snapshot is the empty state, not a 500."""
+    dying: Any = _DyingRedis()
+    assert (await limits.hit(dying, "k", 1, 60.0)).allowed
+    with pytest.raises(limits.Unavailable):
+        await limits.hit(dying, "k", 1, 60.0, fail_open=False)
+    hub = EventHub(dying, Metrics(), queue_size=4, send_timeout=1.0)
+    snapshot = await hub.snapshot()
+    assert snapshot["type"] == "snapshot"
+    assert all(snapshot[name] is None for name in ("segment", "next", "floor", "listeners"))
