@@ -10,6 +10,7 @@ update whose answer is late does not hold up the next one for more than a second
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 
@@ -25,10 +26,11 @@ log = logging.getLogger("radio24.display")
 FLOOR_ATTRIBUTE = "radio24.floor"
 SEGMENT_ATTRIBUTE = "radio24.segment"
 NOW_PLAYING_ATTRIBUTE = "radio24.now_playing"
-# `set_attributes` returns when the SDK has the SFU's answer. About one call in fifty waits the
-# SDK's full 5 s for it, on an idle loopback too, while the other participants got the update in
-# milliseconds (measured: `bench/attributes.py`). So the sender waits this long at most, then sends
-# the next values; the slow call finishes on its own. It never holds up a grant or the on-air loop.
+# `set_attributes` returns when the SDK has the SFU's answer. About one call in a hundred waits
+# the SDK's full 5 s for it, on an idle loopback too, while the other participants got the update
+# in milliseconds (measured: `bench/attributes.py`). So the sender waits this long at most, then
+# sends the next values; the slow call finishes on its own. It never holds up a grant or the
+# on-air loop.
 PATIENCE = 1.0
 RETRY_SECONDS = 0.5
 
@@ -43,7 +45,7 @@ class Display:
         self._due: dict[str, str] = {}  # attributes not yet sent: the latest value of each
         self._latest: dict[str, str] = {}  # what pages have, or will have once the sends land
         self._sender: asyncio.Task[None] | None = None
-        self._slow: set[asyncio.Task[None]] = set()  # calls still waiting for the SDK's answer
+        self._calls: set[asyncio.Task[None]] = set()  # updates the SDK has not answered yet
 
     def forget(self) -> None:
         """Show everything again on the next call (a producer's edit, a new session)."""
@@ -115,8 +117,10 @@ class Display:
             done, _ = await asyncio.wait({self._sender}, timeout=2.0)
             if not done:
                 self._sender.cancel()
-        for call in list(self._slow):
+        calls = list(self._calls)
+        for call in calls:
             call.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
 
     async def _attribute(self, name: str, value: object) -> None:
         text = json.dumps(value, ensure_ascii=False)
@@ -124,6 +128,9 @@ class Display:
             return  # pages have it, or it is on its way
         self._latest[name] = text
         self._due[name] = text
+        self._send_soon()
+
+    def _send_soon(self) -> None:
         if self._sender is None or self._sender.done():
             self._sender = asyncio.create_task(self._send(), name="display-attributes")
 
@@ -132,32 +139,27 @@ class Display:
         while self._due:
             due, self._due = self._due, {}
             call = asyncio.create_task(self._room.local_participant.set_attributes(due))
+            self._calls.add(call)
+            call.add_done_callback(functools.partial(self._call_done, due=due))
+            # A call still waiting after the patience: the SFU has it (the SDK's answer is what
+            # is late), so the next values may go. One that failed is due again: back off.
             done, _ = await asyncio.wait({call}, timeout=self._patience)
-            if not done:
-                # The SFU has it (the SDK's answer is what is late): the next values may go.
-                self._slow.add(call)
-                call.add_done_callback(lambda c, due=due: self._slow_done(c, due))
+            if done and call.exception() is not None:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            else:
                 delay = RETRY_SECONDS
-                continue
-            if call.exception() is None:
-                delay = RETRY_SECONDS
-                continue
-            # Pages must not keep a stale floor or segment: the values go again, unless newer
-            # ones are due by now.
-            log.warning(
-                "could not show the station's state to pages; retrying", exc_info=call.exception()
-            )
-            self._due = {**due, **self._due}
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
 
-    def _slow_done(self, call: asyncio.Task[None], due: dict[str, str]) -> None:
-        self._slow.discard(call)
+    def _call_done(self, call: asyncio.Task[None], due: dict[str, str]) -> None:
+        """Pages must not keep a stale floor or segment: the values of a failed call, early or
+        late, go again unless newer ones have taken their place."""
+        self._calls.discard(call)
         if call.cancelled() or call.exception() is None:
             return
-        log.warning("a late attribute update failed; retrying", exc_info=call.exception())
-        again = {n: t for n, t in due.items() if self._latest.get(n) == t and n not in self._due}
-        if again:  # still the latest: it goes again
+        log.warning(
+            "could not show the station's state to pages; retrying", exc_info=call.exception()
+        )
+        again = {n: t for n, t in due.items() if self._latest.get(n) == t}
+        if again:
             self._due.update(again)
-            if self._sender is None or self._sender.done():
-                self._sender = asyncio.create_task(self._send(), name="display-attributes")
+            self._send_soon()
