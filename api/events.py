@@ -58,8 +58,8 @@ async def publish(redis: aioredis.Redis, message: dict[str, Any]) -> bool:
     try:
         await redis.publish(EVENTS, json.dumps(message, default=str))
         return True
-    except Exception as exc:  # best effort, like the doorbell: uvloop raises RuntimeError on a
-        # connection Redis closed as it died (a post during a Redis kill was a 500)
+    except REDIS_DOWN as exc:  # best effort, like the doorbell (a post during a Redis kill was
+        # a 500: uvloop's RuntimeError)
         log.warning("event not published", extra={"type": message.get("type"), "error": repr(exc)})
         return False
 
