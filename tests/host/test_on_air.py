@@ -120,6 +120,7 @@ async def test_nothing_is_generated_without_listeners(realtime_station: Station)
                 assert time.monotonic() < deadline, "model usage was not recorded"
                 await asyncio.sleep(0.5)
         finally:
+            asking.cancel()  # a failed step leaves no waiter on the fake
             await listener.leave()
     finally:
         await api.aclose()
