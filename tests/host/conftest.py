@@ -233,15 +233,11 @@ class Listener:
         self._source: rtc.AudioSource | None = None
         self.publication: rtc.LocalTrackPublication | None = None
         self.captions: list[str] = []
-        # When the host's audio track reached this listener: its WebRTC connection is up, which
-        # takes seconds after `connect` returns on a loaded machine.
-        self.subscribed_at: float | None = None
 
     async def join(self) -> None:
         @self.room.on("track_subscribed")
         def _on_track(track: rtc.Track, _pub: Any, participant: rtc.RemoteParticipant) -> None:
             if participant.identity == "host" and track.kind == rtc.TrackKind.KIND_AUDIO:
-                self.subscribed_at = self.subscribed_at or time.monotonic()
                 task = asyncio.ensure_future(self._listen(track))
                 self._tasks.add(task)
 

@@ -90,24 +90,16 @@ async def test_nothing_is_generated_without_listeners(realtime_station: Station)
         listener = await realtime_station.listener()
         joined = time.monotonic()
         try:
-            # The station resumes at once: the listener hears the host well inside the dead-air
-            # limit (5 s) of joining, and the host asks the model for its line (this station has
-            # no media, so no ident first) as soon as the listener's connection is up. That is
-            # timed from the listener's subscription to the host's track: on a loaded machine
-            # the WebRTC connection itself takes seconds after `connect` returns (seen: 2.7 s
-            # before the host learnt of the listener, then 2 ms to its cue).
+            # The station resumes within the dead-air limit (5 s) of a listener joining: the
+            # model is asked for a line (this station has no media, so no ident first) and the
+            # listener hears it. The host cues 2 ms after it learns of the listener, but when it
+            # learns is up to the SFU: seen 2.4 s after the listener already had the host's track.
             await asyncio.wait_for(asking, 10)
-            asked_at = time.monotonic()
+            asked = time.monotonic() - joined
             heard = await listener.hears_host(5.0, since=joined)
-            up = listener.subscribed_at
-            assert up is not None, "the listener never got the host's track"
+            assert asked < 5.0, f"the host asked the model for a line {asked:.1f} s after a join"
             assert heard is not None, (
-                f"no sound within 5 s of joining (connection up at {up - joined:.1f} s, "
-                f"model asked at {asked_at - joined:.1f} s)"
-            )
-            assert asked_at - up < 2.0, (
-                f"the host asked the model {asked_at - up:.1f} s after the listener's connection "
-                f"was up ({up - joined:.1f} s after joining)"
+                f"no sound within 5 s of joining (model asked at {asked:.1f} s)"
             )
             deadline = time.monotonic() + 20
             while True:
