@@ -32,7 +32,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from db.outage import BoundedPool, within
+from core.outage import BoundedPool, within
 
 log = logging.getLogger("radio24.aired")
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from db.outage import Outage, within
+from core.outage import Outage, within
 
 log = logging.getLogger("radio24.board")
 

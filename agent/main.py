@@ -12,7 +12,7 @@ from livekit.agents import AgentServer, JobContext, JobProcess, JobRequest, cli
 
 from agent.job import run_host, worker_registered
 from agent.settings import HostSettings
-from radio24.settings import load
+from core.settings import load
 
 
 async def on_request(request: JobRequest) -> None:

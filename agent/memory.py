@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from db.outage import within
+from core.outage import within
 
 QUOTE_CHARS = 200
 RECALL_SECONDS = 10.0

@@ -28,7 +28,7 @@ from uuid import UUID
 import redis.asyncio as aioredis
 
 from agent.aired import AiredLog, QueuedPost, Ref
-from db.outage import Outage, within
+from core.outage import Outage, within
 
 log = logging.getLogger("radio24.posts")
 

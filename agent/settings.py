@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from radio24.settings import StationSettings
+from core.settings import StationSettings
 
 
 class HostSettings(StationSettings):

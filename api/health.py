@@ -15,7 +15,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.state import Station, StationDep
-from db.outage import within
+from core.outage import within
 
 router = APIRouter(tags=["operations"])
 

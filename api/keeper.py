@@ -385,7 +385,7 @@ def main() -> None:
     import signal
 
     from api.settings import ApiSettings
-    from radio24.settings import load
+    from core.settings import load
 
     settings = load(ApiSettings)
     logging.basicConfig(level=logging.INFO)

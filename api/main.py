@@ -35,7 +35,7 @@ from api import (
 )
 from api.settings import ApiSettings
 from api.state import Station
-from radio24.settings import load
+from core.settings import load
 
 log = logging.getLogger("radio24.api")
 

@@ -17,7 +17,7 @@ from api.auth import hasher
 from api.moderation import clean_nickname
 from api.queries import QUERIES_DIR
 from api.settings import ApiSettings
-from radio24.settings import load
+from core.settings import load
 
 MIN_PASSWORD = 10
 

@@ -15,7 +15,7 @@ import uuid
 import redis.asyncio as aioredis
 
 from api.metrics import Metrics
-from db.outage import within
+from core.outage import within
 
 STREAM = "radio24:posts"
 MAXLEN = 1000  # the doorbell's memory: the host reads only what arrives while it waits

@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from radio24.settings import DEV_JWT_SECRET, StationSettings
+from core.settings import DEV_JWT_SECRET, StationSettings
 
 
 class ApiSettings(StationSettings):

@@ -23,8 +23,8 @@ from api.keeper import run_keeper
 from api.metrics import Metrics
 from api.queue import Doorbell
 from api.settings import ApiSettings
+from core.outage import BoundedPool
 from db.memory import LocalEmbedder, MemoryStore, OpenAIEmbedder, keep_embedding
-from db.outage import BoundedPool
 
 log = logging.getLogger("radio24.api")
 

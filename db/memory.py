@@ -34,7 +34,7 @@ import httpx
 import numpy as np
 from psycopg_pool import AsyncConnectionPool
 
-from db.outage import Outage
+from core.outage import Outage
 
 SQL = Path(__file__).parent / "queries" / "memory.sql"
 queries = aiosql.from_path(SQL, "apsycopg")

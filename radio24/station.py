@@ -22,8 +22,8 @@ import xmlrpc.client  # nosec B411: only our own supervisord, over a local Unix 
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.settings import RUN_PORTS, StationSettings, load
 from radio24 import rack
-from radio24.settings import RUN_PORTS, StationSettings, load
 
 # RADIO_RUN_DIR and RADIO_PORT_OFFSET let a test run a whole second station beside `make run`.
 RUN_DIR = Path(os.environ.get("RADIO_RUN_DIR", rack.ROOT / ".run"))

@@ -28,7 +28,7 @@ from agent.aired import AiredLog, open_pool
 from agent.board import STATE, Board
 from agent.posts import STREAM, PostQueue
 from api.events import EVENTS
-from db.outage import within
+from core.outage import within
 from tests.api.conftest import make_settings, running, until
 from tests.conftest import LiveKit
 from tests.integration.parts import PostgresBox, RedisBox

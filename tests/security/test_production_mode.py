@@ -14,8 +14,8 @@ import yaml
 from pydantic import ValidationError
 
 from api.settings import ApiSettings
+from core.settings import StationSettings
 from radio24 import rack
-from radio24.settings import StationSettings
 
 ROOT = rack.ROOT
 

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from db.outage import Outage, within
+from core.outage import Outage, within
 
 
 async def test_logs_one_warning_per_outage_and_one_recovery(

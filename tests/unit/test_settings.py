@@ -10,11 +10,11 @@ import sys
 import pytest
 
 from api.settings import ApiSettings
-from radio24.settings import StationSettings, load
+from core.settings import StationSettings, load
 
 
 def _load_in_child(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    code = "import api.settings, radio24.settings as s; s.load(api.settings.ApiSettings)"
+    code = "import api.settings, core.settings as s; s.load(api.settings.ApiSettings)"
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT", "RADIO", "API_"))}
     return subprocess.run([sys.executable, "-c", code], env=clean | env, capture_output=True,
                           text=True, timeout=60)  # fmt: skip
