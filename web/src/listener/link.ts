@@ -84,14 +84,18 @@ export class StationLink {
     try {
       await r.connect(grant.url, grant.token, { autoSubscribe: true });
     } catch {
-      if (this.room === r) {
-        this.room = null;
-        this.on.dispatch({ type: "failed", run, why: "other" });
-      }
+      if (this.wanted !== run) return;
+      if (this.room === r) this.room = null;
+      this.on.dispatch({ type: "failed", run, why: "other" });
+      return;
+    }
+    if (this.wanted !== run) {
+      void r.disconnect(); // closed (or replaced) while it was joining
       return;
     }
     if (this.room !== r) {
-      void r.disconnect(); // closed (or replaced) while it was joining
+      // Lost again before the join was told (its Disconnected came first).
+      this.on.dispatch({ type: "failed", run, why: "other" });
       return;
     }
     this.on.dispatch({ type: "joined", run });
