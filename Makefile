@@ -8,9 +8,13 @@ BIN := $(VENV)/bin
 LIVEKIT_VERSION := v1.13.5
 TOOLS := .tools/bin
 APT_PACKAGES := espeak-ng open-jtalk-mecab-naist-jdic chromium fonts-ipafont-gothic
-WEB_SOURCES := $(wildcard web/*.html web/*.css web/*.svg web/*.webmanifest web/build.mjs web/tsconfig.json web/src/*.ts)
+WEB_SOURCES := $(wildcard web/*.html web/*.css web/*.svg web/*.webmanifest web/build.mjs \
+  web/tsconfig.json web/src/*.ts web/src/*/*.ts web/codegen/*.py web/codegen/*.mjs)
+# What shapes the schemas the pages' types are generated from: the API's routes and models, the
+# contract's events and room names.
+SCHEMA_SOURCES := $(shell find contract api -name '*.py' 2>/dev/null)
 
-.PHONY: setup run test test-unit lint migrate check-prompts bench soak clean-run locks audit
+.PHONY: setup run test test-unit test-web lint migrate check-prompts bench soak clean-run locks audit
 
 setup: $(VENV)/.installed livekit-server apt-packages web/dist/.built
 
@@ -24,12 +28,18 @@ $(VENV)/.installed: pyproject.toml requirements-dev.lock
 	@$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $@
 
-web/node_modules/.installed: web/package.json web/package-lock.json
+web/node_modules/.installed: web/package.json web/codegen/package.json web/package-lock.json
 	@echo "==> Web dependencies (npm ci) from web/package-lock.json"
 	@cd web && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-web/dist/.built: web/node_modules/.installed $(WEB_SOURCES)
+# The pages' types come from the contract (web/src/generated, not committed): the API's OpenAPI
+# schema, the events' JSON schema and the room names, dumped by the project's Python, then turned
+# into TypeScript; the build type-checks against them, so a field renamed on one side only fails.
+web/dist/.built: $(VENV)/.installed web/node_modules/.installed $(WEB_SOURCES) $(SCHEMA_SOURCES)
+	@echo "==> The pages' types from the contract (web/src/generated)"
+	@$(BIN)/python web/codegen/schema.py web/src/generated
+	@cd web && npm run --silent generate
 	@echo "==> Building the listener page and studio (web/dist)"
 	@cd web && npm run --silent build
 	@touch $@
@@ -61,6 +71,7 @@ run: setup
 test: setup
 	@$(BIN)/ruff check .
 	@$(MAKE) --no-print-directory audit
+	@cd web && npm test --silent
 	@$(BIN)/python -m pytest
 
 # Scanners, failing on high severity. A scanner that cannot reach its advisory data says
@@ -85,6 +96,10 @@ audit: $(VENV)/.installed web/node_modules/.installed
 
 test-unit: $(VENV)/.installed
 	@$(BIN)/python -m pytest -m 'not integration and not browser'
+
+# The pages' pure parts (connection states, captions, push-to-talk, events, words) under Node.
+test-web: web/dist/.built
+	@cd web && npm test --silent
 
 lint: $(VENV)/.installed
 	@$(BIN)/ruff check .

@@ -1,31 +1,8 @@
-// What both pages share: the stored session, the live-events socket, small DOM helpers.
+// What both pages share: the stored session and the live-events socket (DOM helpers: dom.ts).
 
-import { ApiError, type Session, type StationEvent, api, eventsUrl, toEvent } from "./api";
-
-// --- DOM ----------------------------------------------------------------------------------------
-
-export function $<T extends HTMLElement = HTMLElement>(selector: string): T {
-  const el = document.querySelector<T>(selector);
-  if (!el) throw new Error(`missing element ${selector}`);
-  return el;
-}
-
-export function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  props: { class?: string; text?: string; attrs?: Record<string, string> } = {},
-  ...children: (Node | string)[]
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (props.class) node.className = props.class;
-  if (props.text !== undefined) node.textContent = props.text;
-  for (const [k, v] of Object.entries(props.attrs ?? {})) node.setAttribute(k, v);
-  node.append(...children);
-  return node;
-}
-
-export function show(node: HTMLElement, visible: boolean): void {
-  node.hidden = !visible;
-}
+import { ApiError, type Session, api, eventsUrl } from "./api";
+import type { PageEvent } from "./contract";
+import { parseEvent } from "./events";
 
 // --- the stored session -------------------------------------------------------------------------
 
@@ -65,7 +42,7 @@ export class EventStream {
 
   constructor(
     private readonly token: string,
-    private readonly onEvent: (e: StationEvent) => void,
+    private readonly onEvent: (e: PageEvent) => void,
     private readonly onState: (open: boolean) => void = () => {},
     private readonly onAuthFailed: () => void = () => {},
   ) {
@@ -98,12 +75,8 @@ export class EventStream {
       this.onState(true);
     };
     ws.onmessage = (m) => {
-      try {
-        const e = toEvent(JSON.parse(String(m.data)));
-        if (e) this.onEvent(e);
-      } catch {
-        /* not JSON: ignore */
-      }
+      const e = parseEvent(String(m.data)); // null: not an event this page knows
+      if (e) this.onEvent(e);
     };
     ws.onclose = (c) => {
       this.onState(false);

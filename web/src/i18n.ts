@@ -228,10 +228,10 @@ let current = "en";
 
 /** Pick the language: the station's, else the browser's, else English. */
 export function setLanguage(lang: string | null | undefined): string {
-  const wanted = (lang || navigator.language || "en").slice(0, 2).toLowerCase();
+  const wanted = (lang || globalThis.navigator?.language || "en").slice(0, 2).toLowerCase();
   current = wanted in tables ? wanted : "en";
   table = tables[current] ?? en;
-  document.documentElement.lang = current;
+  if (typeof document !== "undefined") document.documentElement.lang = current;
   return current;
 }
 
@@ -241,6 +241,16 @@ export function language(): string {
 
 export function t(key: Key, vars: Record<string, string | number> = {}): string {
   return table[key].replace(/\{(\w+)\}/g, (_, name: string) => String(vars[name] ?? `{${name}}`));
+}
+
+/** Words to show, kept as a key (and its values) until they are shown in the current language. */
+export interface Say {
+  key: Key;
+  vars?: Record<string, string | number>;
+}
+
+export function words(say: Say): string {
+  return t(say.key, say.vars);
 }
 
 export function applyStrings(root: ParentNode = document): void {

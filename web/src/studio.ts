@@ -2,25 +2,19 @@
 // and what the station is doing now. Only producers and admins get past the login.
 
 import {
+  type Aired,
   ApiError,
-  type FloorInfo,
-  type Post,
   type PostAction,
   type PostStatus,
-  type PromptStatus,
+  type PromptsStatus,
+  type ReviewedPost,
   type Session,
   api,
+  printProblem,
 } from "./api";
-import {
-  $,
-  EventStream,
-  LISTENER_KEY,
-  STUDIO_KEY,
-  el,
-  loadSession,
-  saveSession,
-  show,
-} from "./common";
+import { EventStream, LISTENER_KEY, STUDIO_KEY, loadSession, saveSession } from "./common";
+import { $, el, show } from "./dom";
+import type { FloorInfo } from "./contract";
 import { type Key, applyStrings, formatTime, setLanguage, setTimeZone, t } from "./i18n";
 
 const ui = {
@@ -127,7 +121,7 @@ function open(): void {
   events = new EventStream(session.token, (e) => {
     switch (e.type) {
       case "snapshot":
-        if (e.listeners !== null) showListeners(e.listeners);
+        if (typeof e.listeners === "number") showListeners(e.listeners);
         if (e.floor) showFloor(e.floor);
         break;
       case "listeners":
@@ -142,6 +136,8 @@ function open(): void {
       case "post_status":
         void loadQueue();
         break;
+      case "now_playing":
+        break; // the studio does not show the track
     }
   });
   window.clearInterval(refreshTimer);
@@ -195,7 +191,7 @@ const ACTIONS: { action: PostAction; key: Key; hiddenFor: PostStatus[] }[] = [
   { action: "reject", key: "queue.reject", hiddenFor: ["rejected", "aired"] },
 ];
 
-function renderQueue(posts: Post[]): void {
+function renderQueue(posts: ReviewedPost[]): void {
   if (posts.length === 0) {
     ui.queue.replaceChildren(el("li", { class: "muted empty", text: t("queue.empty") }));
     return;
@@ -217,8 +213,8 @@ function renderQueue(posts: Post[]): void {
         el(
           "div",
           { class: "meta" },
-          el("strong", { text: p.author ?? "" }),
-          el("span", { class: "muted", text: ` ${formatTime(p.createdAt, true)} ` }),
+          el("strong", { text: p.author }),
+          el("span", { class: "muted", text: ` ${formatTime(p.created_at, true)} ` }),
           el("span", { class: `status status-${p.status}`, text: t(`status.${p.status}` as Key) }),
           p.reason ? el("span", { class: "muted", text: ` — ${p.reason}` }) : "",
         ),
@@ -229,7 +225,11 @@ function renderQueue(posts: Post[]): void {
   );
 }
 
-async function review(post: Post, action: PostAction, button: HTMLButtonElement): Promise<void> {
+async function review(
+  post: ReviewedPost,
+  action: PostAction,
+  button: HTMLButtonElement,
+): Promise<void> {
   button.disabled = true;
   try {
     const done = await guarded((tok) => api.review(tok, post.id, action));
@@ -250,14 +250,14 @@ async function loadSchedule(): Promise<void> {
   setLanguage(s.language || null);
   setTimeZone(s.timezone);
   applyStrings();
-  ui.stationName.textContent = s.stationName;
-  document.title = `${s.stationName} — ${t("title.studio")}`;
-  ui.nowTitle.textContent = s.now?.title ?? "—";
-  ui.nowUntil.textContent = s.now?.ends ? t("until", { t: formatTime(s.now.ends) }) : "";
-  const later = s.today.length ? s.today : s.next ? [s.next] : [];
+  ui.stationName.textContent = s.station;
+  document.title = `${s.station} — ${t("title.studio")}`;
+  ui.nowTitle.textContent = s.now.title;
+  ui.nowUntil.textContent = t("until", { t: formatTime(s.now.ends) });
+  const later = s.today.length ? s.today : [s.next];
   ui.later.replaceChildren(
     ...later
-      .filter((seg) => seg.id !== s.now?.id || seg.starts !== s.now?.starts)
+      .filter((seg) => seg.segment !== s.now.segment || seg.starts !== s.now.starts)
       .map((seg) =>
         el(
           "li",
@@ -270,7 +270,7 @@ async function loadSchedule(): Promise<void> {
 }
 
 async function loadPrompts(): Promise<void> {
-  let p: PromptStatus | null;
+  let p: PromptsStatus | null;
   try {
     p = await guarded((tok) => api.promptStatus(tok));
   } catch (err) {
@@ -284,7 +284,7 @@ async function loadPrompts(): Promise<void> {
   if (!p) return;
   ui.promptsSummary.textContent = p.ok ? t("prompts.ok") : t("prompts.bad");
   ui.promptsSummary.dataset.ok = String(p.ok);
-  ui.promptsProblems.textContent = p.problems.map((x) => x.text).join("\n");
+  ui.promptsProblems.textContent = p.problems.map(printProblem).join("\n");
   show(ui.promptsProblems, p.problems.length > 0);
 }
 
@@ -298,7 +298,7 @@ function showFloor(f: FloorInfo): void {
   ui.floor.dataset.state = f.state;
   ui.floor.textContent =
     f.state === "held"
-      ? t("floor.held", { name: f.holderName ?? (f.holder ?? "?").slice(0, 8) })
+      ? t("floor.held", { name: f.holder_name ?? (f.holder ?? "?").slice(0, 8) })
       : t("floor.free");
 }
 
@@ -321,6 +321,11 @@ ui.airedForm.addEventListener("submit", (e) => {
   void loadAired();
 });
 
+/** A caller as the log names them: their nickname, else the speaker recorded. */
+function who(u: Aired): string {
+  return u.person ?? u.speaker;
+}
+
 async function loadAired(): Promise<void> {
   const from = new Date(ui.airedFrom.value);
   const to = new Date(ui.airedTo.value);
@@ -335,8 +340,8 @@ async function loadAired(): Promise<void> {
         el(
           "li",
           { attrs: { "data-kind": u.kind } },
-          el("span", { class: "time", text: formatTime(u.startedAt, true) }),
-          el("strong", { text: ` ${u.kind === "host" ? t("captions.host") : u.speaker} ` }),
+          el("span", { class: "time", text: formatTime(u.started_at, true) }),
+          el("strong", { text: ` ${u.kind === "host" ? t("captions.host") : who(u)} ` }),
           u.segment ? el("span", { class: "muted", text: `[${u.segment}] ` }) : "",
           el("span", { text: u.text }),
           u.interrupted ? el("span", { class: "muted", text: ` (${t("aired.interrupted")})` }) : "",
