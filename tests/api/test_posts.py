@@ -17,10 +17,9 @@ from fastapi import FastAPI, Request
 from agent.aired import AiredLog, open_pool
 from agent.posts import PostQueue
 from api.auth import Person, issue_token
-from api.events import EVENTS
-from api.queue import STREAM
+from contract.keys import Keys
 from radio24 import rack
-from tests.api.conftest import Api, Who, make_settings, running, until
+from tests.api.conftest import ROOM, Api, Who, make_settings, running, until
 from tests.conftest import LiveKit
 
 pytestmark = pytest.mark.integration
@@ -29,7 +28,7 @@ pytestmark = pytest.mark.integration
 async def stream_post_ids(redis_url: str) -> list[str]:
     client = aioredis.from_url(redis_url, decode_responses=True)
     try:
-        entries = await client.xrange(STREAM)
+        entries = await client.xrange(Keys(ROOM).posts)
     finally:
         await client.aclose()
     return [fields["post_id"] for _, fields in entries]
@@ -318,7 +317,7 @@ async def test_review_publishes_the_status_to_live_events(api: Api, redis_url: s
     pid = (await api.post(listener, "watch me")).json()["id"]
     client = aioredis.from_url(redis_url, decode_responses=True)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
-    await pubsub.subscribe(EVENTS)
+    await pubsub.subscribe(Keys(ROOM).events)
     try:
         await api.client.patch(
             f"/api/posts/{pid}", json={"action": "hide"}, headers=producer.headers
