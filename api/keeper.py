@@ -6,18 +6,21 @@ runs, creates the station room with long timeouts and dispatches the host explic
 `radio-host`), twice a second looking at what LiveKit and the host's heartbeat say.
 
 Fast takeover. A host whose job was killed stays a participant until LiveKit times it out (about
-20 s of silence). The host renews a heartbeat in Redis every second (`HEARTBEAT_KEY`, JSON
-`{"sid", "at"}`, 3 s expiry). A host whose heartbeat is missing, or names another participant,
-is removed and a new host dispatched at once, without a grace wait: once it has been present for
+20 s of silence). The host renews a heartbeat in Redis (`Keys.heartbeat`, JSON `{"sid", "at"}`)
+every `HEARTBEAT_EVERY_SECONDS`, expiring `HEARTBEAT_TTL_SECONDS` after the last renewal
+(`contract.keys`). A host whose heartbeat is missing, or names another participant, is removed
+and a new host dispatched at once, without a grace wait: once it has been present for
 `SETTLE_SECONDS`, or `FIRST_BEAT_SECONDS` while it has never been seen beating (a job's first
 seconds can block its loop for several on a busy machine). That is judged only while Redis
-answers, and only once it has answered for a whole heartbeat lifetime (a Redis that just came
-back empty has no beat yet): with Redis down the keeper goes by LiveKit presence alone and never
-removes a host. Two hosts cannot speak at once: `host` is one identity, and LiveKit (checked on
-v1.13.5, tests/host/test_keeper.py) removes the older participant when a second joins with it.
+answers, and only once it has answered for `REDIS_SETTLED_SECONDS`, a heartbeat lifetime and two
+beats (a Redis that just came back empty has no beat yet): with Redis down the keeper goes by
+LiveKit presence alone and never removes a host. Two hosts cannot speak at once: `host` is one
+identity, and LiveKit (checked on v1.13.5, tests/host/test_keeper.py) removes the older
+participant when a second joins with it.
 
-Several API replicas may run a keeper. The lease lock in Redis (`LOCK_KEY`, renewed every poll,
-`LEASE_SECONDS`) lets one act. When Redis does not answer, nobody can take or renew it, so:
+Several API replicas may run a keeper. The lease lock in Redis (`Keys.keeper_lock`, renewed
+every poll, `LEASE_SECONDS`) lets one act. When Redis does not answer, nobody can take or renew
+it, so:
 - the keeper that held the lease at its last answer goes on acting (presence only);
 - the others stand by, and act only when the station has visibly gone unkept for
   `STANDBY_PATIENCE_SECONDS` (room missing or host absent, no dispatch seen): the holder is gone
@@ -48,12 +51,12 @@ import redis.asyncio as aioredis
 from livekit import api as lkapi
 from pydantic import SecretStr
 
-from agent.board import HEARTBEAT_KEY, WORKER_KEY
+from contract.keys import HEARTBEAT_EVERY_SECONDS, HEARTBEAT_TTL_SECONDS, Keys
 
 log = logging.getLogger("radio24.keeper")
 
-LOCK_KEY = "radio24:keeper:lock"
-HEARTBEAT_TTL_SECONDS = 3.0
+# Redis answering for this long has seen a live host beat at least twice since it came back.
+REDIS_SETTLED_SECONDS = HEARTBEAT_TTL_SECONDS + 2 * HEARTBEAT_EVERY_SECONDS
 ROOM_TIMEOUT_SECONDS = 7 * 24 * 3600  # LiveKit's room timeouts are uint32 seconds
 LEASE_SECONDS = 15.0
 CHECK_SECONDS = 0.5
@@ -126,7 +129,7 @@ def decide(facts: Facts, grace: float = DISPATCH_GRACE_SECONDS) -> Act:
     if facts.patience > 0 or facts.redis_up_for is None:
         return Act.WAIT  # presence only: never remove a host without a heartbeat to go by
     settle = SETTLE_SECONDS if facts.host_has_beaten else FIRST_BEAT_SECONDS
-    if facts.host_seen_for < settle or facts.redis_up_for < HEARTBEAT_TTL_SECONDS:
+    if facts.host_seen_for < settle or facts.redis_up_for < REDIS_SETTLED_SECONDS:
         return Act.WAIT
     if facts.beat_sid == facts.host_sid:
         return Act.WAIT
@@ -288,19 +291,22 @@ class Keeper:
 class Lease:
     """The Redis lease lock, and what the keeper knows about Redis between polls."""
 
-    def __init__(self, redis: aioredis.Redis, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, keys: Keys, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.redis = redis
+        self.keys = keys
         self.clock = clock
         self.token = secrets.token_hex(16)
         self.holding = False  # at Redis's last answer
         self.up_since: float | None = None  # Redis has answered since then
 
-    async def poll(self, room: str) -> Beat:
+    async def poll(self) -> Beat:
         """Renew or take the lease and read the heartbeat, in one bounded round trip."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.eval(_HOLD, 1, LOCK_KEY, self.token, int(LEASE_SECONDS * 1000))
-        pipe.get(HEARTBEAT_KEY.format(room=room))
-        pipe.hget(WORKER_KEY, "at")
+        pipe.eval(_HOLD, 1, self.keys.keeper_lock, self.token, int(LEASE_SECONDS * 1000))
+        pipe.get(self.keys.heartbeat)
+        pipe.hget(self.keys.worker, "at")
         try:
             # wait_for, not asyncio.timeout: on 3.11 a timeout that fires as the block ends
             # leaves a cancel pending on the keeper's own task, which would end it silently.
@@ -326,7 +332,9 @@ class Lease:
     async def release(self) -> None:
         if self.holding:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.redis.eval(_RELEASE, 1, LOCK_KEY, self.token), 2)
+                await asyncio.wait_for(
+                    self.redis.eval(_RELEASE, 1, self.keys.keeper_lock, self.token), 2
+                )
 
 
 async def run_keeper(
@@ -349,12 +357,12 @@ async def run_keeper(
         agent_name=settings.agent_name,
         host_identity=settings.host_identity,
     )
-    lease = Lease(redis)
+    lease = Lease(redis, Keys(settings.radio_room))
     failing = False
     try:
         while not stop.is_set():
             started = time.monotonic()
-            beat = await lease.poll(settings.radio_room)
+            beat = await lease.poll()
             try:
                 if beat.answered and not lease.holding:
                     pass  # another keeper holds the lease

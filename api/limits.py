@@ -1,7 +1,8 @@
 """Rate limits in Redis, shared by every API instance: a sliding window per key.
 
-Each `hit` counts and decides in one Redis transaction, so a parallel burst cannot slip past the
-limit between a check and a count. A limit that protects the air (posts, new sessions) lets the
+Each counter is a Redis key of the station (`contract.keys.Keys.rate_limit(name)`). Each `hit`
+counts and decides in one Redis transaction, so a parallel burst cannot slip past the limit
+between a check and a count. A limit that protects the air (posts, new sessions) lets the
 request through when Redis is unreachable (Postgres still records it); a limit that protects
 accounts (sign-in) is called with `fail_open=False` and refuses instead (`Unavailable`).
 """
@@ -16,11 +17,9 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from api.events import REDIS_DOWN
+from core.errors import REDIS_DOWN
 
 log = logging.getLogger("radio24.api.limits")
-
-PREFIX = "radio24:ratelimit:"
 
 
 class Unavailable(Exception):
@@ -42,23 +41,23 @@ async def hit(
     now: float | None = None,
     fail_open: bool = True,
 ) -> Decision:
-    """Count one request under `key`; refuse it when `limit` already fell in the last `window`
-    seconds. A refused request does not count, so a client that waits `retry_after` gets in.
+    """Count one request under the Redis key `key`; refuse it when `limit` already fell in the
+    last `window` seconds. A refused request does not count, so a client that waits
+    `retry_after` gets in.
     When Redis is unreachable: allowed, or `Unavailable` with `fail_open=False`."""
     now = time.time() if now is None else now
-    name = PREFIX + key
     member = f"{now:.6f}:{secrets.token_hex(4)}"
     try:
         async with redis.pipeline(transaction=True) as pipe:
-            pipe.zremrangebyscore(name, 0, now - window)
-            pipe.zadd(name, {member: now})
-            pipe.zcard(name)
-            pipe.zrange(name, 0, 0, withscores=True)
-            pipe.expire(name, math.ceil(window) + 1)
+            pipe.zremrangebyscore(key, 0, now - window)
+            pipe.zadd(key, {member: now})
+            pipe.zcard(key)
+            pipe.zrange(key, 0, 0, withscores=True)
+            pipe.expire(key, math.ceil(window) + 1)
             _, _, count, oldest, _ = await pipe.execute()
         if count <= limit:
             return Decision(True)
-        await redis.zrem(name, member)
+        await redis.zrem(key, member)
     except REDIS_DOWN as exc:
         if not fail_open:
             log.warning(

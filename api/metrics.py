@@ -4,40 +4,28 @@ embedding lag, live-event clients.
 Each app has its own registry (several apps in one test process must not collide). Gauges that
 describe the station rather than this process are read from Postgres and Redis at scrape time,
 at most once per `API_METRICS_REFRESH_SECONDS` and one read at a time, so scrapes (or anyone
-hammering the route) cannot turn into a stream of counts over the posts table.
-
-`/metrics` is not public: it answers a bearer `API_METRICS_TOKEN` when one is set, and otherwise
-only clients on loopback (a Prometheus beside the API, or an operator on the machine).
+hammering the route) cannot turn into a stream of counts over the posts table. The requests are
+counted by `api.middleware.RequestMetrics`; the route is `api/routes/metrics.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
-import ipaddress
 import logging
 import time
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, HTTPException, Request, Response
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from psycopg_pool import AsyncConnectionPool
+
+from contract.keys import Keys
+from db import posts
 
 if TYPE_CHECKING:
-    from api.state import Station
+    from db.memory import MemoryStore
 
 log = logging.getLogger("radio24.api.metrics")
-
-router = APIRouter(tags=["operations"])
-
-STATUSES = ("queued", "aired", "rejected", "hidden")
 
 
 class Metrics:
@@ -78,7 +66,7 @@ class Metrics:
         )
         self.queue_stream = Gauge(
             "radio24_queue_stream_length",
-            "Entries in the radio24:posts doorbell stream (capped)",
+            "Entries in the host's doorbell stream of posts (capped)",
             registry=r,
         )
         self.queue_pending = Gauge(
@@ -103,91 +91,43 @@ class Metrics:
         self.refreshing = asyncio.Lock()
 
 
-class RequestMetrics:
-    """Pure ASGI middleware: counts and times HTTP requests by route template (never the raw
-    path, whose ids would explode the label set)."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            route = scope.get("route")
-            path = getattr(route, "path", None) or "unmatched"
-            method = scope["method"]
-            self.metrics.requests.labels(method, path, str(status)).inc()
-            self.metrics.latency.labels(method, path).observe(time.perf_counter() - started)
-
-
-async def refresh(station: Station) -> None:
+async def refresh(
+    m: Metrics,
+    pool: AsyncConnectionPool,
+    redis: aioredis.Redis,
+    keys: Keys,
+    memory: MemoryStore | None,
+) -> None:
     """Read the station's gauges; a part that does not answer leaves its gauges as they were."""
-    from api.queries import queries
-    from api.queue import STREAM
-
-    m = station.metrics
     try:
-        async with station.pool.connection(timeout=2) as conn:
-            counts = {s: n async for s, n in queries.posts_by_status(conn)}
-            owed = await queries.owed_to_host(conn)
-            held = await queries.held_by_host(conn)
-        for s in STATUSES:
-            m.posts.labels(s).set(counts.get(s, 0))
-        m.queue_owed.set(owed or 0)
-        m.queue_pending.set(held or 0)
-        if station.memory is not None:
-            lag = await station.memory.lag()
+        async with pool.connection(timeout=2) as conn:
+            counts = await posts.counts(conn)
+        for s in posts.STATUSES:
+            m.posts.labels(s).set(counts.by_status.get(s, 0))
+        m.queue_owed.set(counts.owed_to_host)
+        m.queue_pending.set(counts.held_by_host)
+        if memory is not None:
+            lag = await memory.lag()
             m.embedding_waiting.set(lag.waiting)
             m.embedding_lag.set(lag.oldest_seconds)
     except Exception as exc:
         log.warning("metrics: postgres unavailable", extra={"error": repr(exc)})
     try:
-        m.queue_stream.set(await station.redis.xlen(STREAM))
+        m.queue_stream.set(await redis.xlen(keys.posts))
     except Exception as exc:
         log.warning("metrics: redis unavailable", extra={"error": repr(exc)})
 
 
-async def refresh_if_stale(station: Station) -> None:
-    """`refresh` unless another scrape did it within the refresh interval (or is doing it)."""
-    m, every = station.metrics, station.settings.api_metrics_refresh_seconds
+async def refresh_if_stale(
+    m: Metrics,
+    every: float,
+    pool: AsyncConnectionPool,
+    redis: aioredis.Redis,
+    keys: Keys,
+    memory: MemoryStore | None,
+) -> None:
+    """`refresh` unless another scrape did it within `every` seconds (or is doing it)."""
     async with m.refreshing:
         if time.monotonic() - m.refreshed_at >= every:
-            await refresh(station)
+            await refresh(m, pool, redis, keys, memory)
             m.refreshed_at = time.monotonic()
-
-
-def _allowed(request: Request, token: str | None) -> bool:
-    if token:
-        given = request.headers.get("authorization", "")
-        return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
-    try:
-        return ipaddress.ip_address(request.client.host if request.client else "").is_loopback
-    except ValueError:
-        return False
-
-
-@router.get("/metrics", include_in_schema=False)
-async def metrics(request: Request) -> Response:
-    station: Station = request.app.state.station
-    secret = station.settings.api_metrics_token
-    if not _allowed(request, secret.get_secret_value() if secret else None):
-        raise HTTPException(
-            404 if secret is None else 401,
-            "not found" if secret is None else "metrics need Authorization: Bearer <token>",
-        )
-    await refresh_if_stale(station)
-    return Response(generate_latest(station.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -10,18 +10,17 @@ from __future__ import annotations
 import getpass
 import sys
 
-import aiosql
 import psycopg
 
-from api.auth import hasher
 from api.moderation import clean_nickname
-from api.queries import QUERIES_DIR
+from api.passwords import hasher
 from api.settings import ApiSettings
 from core.settings import load
+from db.queries import load as load_queries
 
 MIN_PASSWORD = 10
 
-people = aiosql.from_path(QUERIES_DIR / "people.sql", "psycopg")  # synchronous, for the CLI
+people = load_queries("people.sql", driver="psycopg")  # synchronous, for the CLI
 
 
 def _out(line: str) -> None:

@@ -1,33 +1,22 @@
 """The programme as pages see it: what is on now and next and the rest of today, in the station's
-language and time zone (public), and whether the producers' prompt files loaded (producers).
+language and time zone.
 
-Now/next comes from the same director the host follows (`agent.director.lineup_at` over the
-producers' `prompts/`), re-read when a file there changes; the prompt status is what the host
-last reported in Redis (`radio24:prompts:status`), since the host is the one that goes on air
-with them.
+Now/next comes from the same director the host follows (`lineup_at` over the producers'
+`prompts/`), re-read when a file there changes. The routes (this schedule, and the host's report
+on the prompt files) are in `api/routes/programme.py`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel
 
 from agent.director import Lineup, Slot, lineup_at
 from agent.prompts import Programme, PromptError, load_programme
-from api.auth import Producer
-from api.events import REDIS_DOWN
-from api.state import StationDep
-
-PROMPTS_STATUS = "radio24:prompts:status"
-
-router = APIRouter(prefix="/api", tags=["programme"])
 
 
 class _Cached:
@@ -126,44 +115,17 @@ def schedule_at(folder: str | os.PathLike[str], clock: Callable[[], datetime]) -
     )
 
 
-@router.get("/schedule", response_model=ScheduleOut)
-async def schedule(station: StationDep) -> ScheduleOut:
-    """What is on air now, what comes next and the rest of today, in the station's time zone,
-    with the station's language (pages speak it)."""
+class ScheduleUnavailable(Exception):
+    """The producers' prompt files do not load; `problems` says where and why."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("the prompt files do not load")
+        self.problems = problems
+
+
+def schedule_now(folder: str | os.PathLike[str]) -> ScheduleOut:
+    """`schedule_at` the wall clock's now; `ScheduleUnavailable` when the files do not load."""
     try:
-        return schedule_at(station.settings.radio_prompts_dir, lambda: datetime.now(UTC))
+        return schedule_at(folder, lambda: datetime.now(UTC))
     except PromptError as exc:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            {"message": "the prompt files do not load", "problems": [str(p) for p in exc.problems]},
-        ) from None
-
-
-class ProblemOut(BaseModel):
-    file: str
-    line: int
-    message: str
-    fix: str
-
-
-class PromptsStatusOut(BaseModel):
-    ok: bool
-    problems: list[ProblemOut]
-    loaded_at: Any = None
-
-
-@router.get("/prompts/status", response_model=PromptsStatusOut)
-async def prompts_status(_: Producer, station: StationDep) -> PromptsStatusOut:
-    """Producers: whether the host loaded the prompt files, and every problem (file, line, fix)."""
-    try:
-        raw = await station.redis.get(PROMPTS_STATUS)
-    except REDIS_DOWN:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "redis unavailable") from None
-    if raw is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "the host has not reported yet")
-    try:
-        return PromptsStatusOut.model_validate(json.loads(raw))
-    except ValueError:
-        raise HTTPException(
-            status.HTTP_502_BAD_GATEWAY, "the host's prompt status is not readable"
-        ) from None
+        raise ScheduleUnavailable([str(p) for p in exc.problems]) from None

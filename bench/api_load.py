@@ -80,7 +80,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg_pool import AsyncConnectionPool
 
-from api.auth import hasher
+from api.passwords import hasher
 from db import migrate
 from db.memory import DIMENSIONS, LOCAL_MODEL, LocalEmbedder, MemoryStore, queries, vector_literal
 from radio24 import rack

@@ -29,15 +29,14 @@ from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
 
-import aiosql
 import httpx
 import numpy as np
 from psycopg_pool import AsyncConnectionPool
 
 from core.outage import Outage
+from db.queries import load
 
-SQL = Path(__file__).parent / "queries" / "memory.sql"
-queries = aiosql.from_path(SQL, "apsycopg")
+queries = load("memory.sql")
 
 LOCAL_MODEL = "use-multilingual-v3"
 OPENAI_SMALL = "text-embedding-3-small"

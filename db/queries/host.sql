@@ -32,6 +32,10 @@ ON CONFLICT (ref) DO NOTHING;
 -- name: set_utterance_text(ref, text)!
 UPDATE utterances SET text = :text WHERE ref = :ref;
 
+-- UNTIL THE MERGE ONLY: the four post queries below now live in posts.sql, owned by db/posts.py
+-- (claim, renew_claims, release_claims, mark_aired). agent/aired.py still calls them from here;
+-- delete them when the host switches to db/posts.py.
+
 -- name: claim_posts(claimer, n, lease_seconds, held)
 -- The next queued posts nobody holds (or whose holder's lease ran out), oldest first, claimed
 -- for this host; SKIP LOCKED so two hosts claiming at once never take the same post.

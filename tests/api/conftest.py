@@ -15,15 +15,16 @@ import psycopg
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from starlette.datastructures import State
 
-from api.auth import hasher
 from api.main import create_app
+from api.passwords import hasher
 from api.settings import ApiSettings
-from api.state import Station
 from radio24 import rack
 from tests.conftest import LiveKit
 
 PASSWORD = "correct horse battery"
+ROOM = "radio24-test"  # the tests' station: its Redis names are `contract.keys.Keys(ROOM)`
 _HASH = hasher.hash(PASSWORD)  # one hash for every test producer: argon2 is slow on purpose
 
 
@@ -36,7 +37,7 @@ def make_settings(
         "livekit_url": livekit.url,
         "livekit_api_key": livekit.api_key,
         "livekit_api_secret": livekit.api_secret,
-        "radio_room": "radio24-test",
+        "radio_room": ROOM,
         "openai_api_key": None,
         "api_relay_interval_seconds": 0.2,
         "api_embed_interval_seconds": 0.2,
@@ -66,8 +67,9 @@ class Api:
     settings: ApiSettings
 
     @property
-    def station(self) -> Station:
-        return self.app.state.station  # type: ignore[no-any-return]
+    def station(self) -> State:
+        """What the app holds open (api/lifespan.py): `.redis`, `.hub`, `.doorbell`, `.pool`..."""
+        return self.app.state
 
     async def listener(self, nickname: str = "Mika") -> Who:
         resp = await self.client.post("/api/session", json={"nickname": nickname})

@@ -14,8 +14,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from api.auth import Person, issue_token
-from api.events import EVENTS, STATE
-from tests.api.conftest import Api, Who, make_settings, served, until
+from contract.keys import Keys
+from tests.api.conftest import ROOM, Api, Who, make_settings, served, until
 from tests.conftest import LiveKit
 
 pytestmark = pytest.mark.integration
@@ -36,7 +36,7 @@ async def publish(redis_url: str, *messages: dict[str, Any]) -> None:
     client = aioredis.from_url(redis_url)
     try:
         for m in messages:
-            await client.publish(EVENTS, json.dumps(m))
+            await client.publish(Keys(ROOM).events, json.dumps(m))
     finally:
         await client.aclose()
 
@@ -97,14 +97,19 @@ async def test_snapshot_public_state_and_only_your_own_post_status(
             await api.producer(),
         )
         await until_subscribed(api)
-        segment = {
+        segment = {  # as the host publishes it (contract.events.SegmentEvent)
             "type": "segment",
-            "segment": {"id": "morning", "title": "Morning"},
-            "next": {"id": "noon"},
+            "segment": {
+                "id": "morning",
+                "title": "Morning",
+                "starts": "2026-01-05T06:00:00+09:00",
+                "ends": "2026-01-05T10:00:00+09:00",
+            },
+            "next": {"id": "noon", "title": "Noon", "starts": "2026-01-05T10:00:00+09:00"},
         }
         await publish(redis_url, segment)
         # The hub keeps the latest state for newcomers.
-        await until(lambda: api.station.redis.hget(STATE, "segment"), 5)
+        await until(lambda: api.station.redis.hget(Keys(ROOM).state, "segment"), 5)
 
         async with (
             ws_connect(base, me) as mine,
@@ -114,10 +119,10 @@ async def test_snapshot_public_state_and_only_your_own_post_status(
             for ws in (mine, theirs, staff):
                 snap = await next_json(ws)
                 assert snap["type"] == "snapshot"
-                assert snap["segment"] == {"id": "morning", "title": "Morning"}
-                assert snap["next"] == {"id": "noon"}
+                assert snap["segment"] == segment["segment"]
+                assert snap["next"] == segment["next"]
                 assert snap["floor"] is None
-            floor = {"type": "floor", "floor": {"holder": other.id}}
+            floor = {"type": "floor", "floor": {"state": "held", "holder": other.id}}
             aired = {
                 "type": "post_status",
                 "post_id": "p1",
@@ -251,10 +256,10 @@ async def test_a_slow_client_is_dropped_and_never_delays_the_others(
             for ws, w in ((slow, slow_who), (fast, fast_who))
         ]
         await until(lambda: len(hub.clients) == 2, 5)
-        await publish(redis_url, *({"type": "listeners", "n": i} for i in range(count)))
+        await publish(redis_url, *({"type": "listeners", "count": i} for i in range(count)))
         # Promptly, whatever the stalled client does.
         await until(lambda: len(fast.received) == count + 1, 5)
-        assert [m.get("n") for m in fast.received[1:]] == list(range(count))
+        assert [m.get("count") for m in fast.received[1:]] == list(range(count))
         async with asyncio.timeout(5):
             await serving[0]  # the stalled client's connection ended...
         assert slow.close_code == 1013  # ...with "try again later"

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from agent.aired import AiredLog, open_pool
-from api.programme import PROMPTS_STATUS
+from contract.keys import Keys
 from radio24 import rack
 from tests.api.conftest import Api, make_settings, running
 from tests.conftest import LiveKit
@@ -285,7 +285,7 @@ async def test_prompt_status_is_what_the_host_reported(api: Api) -> None:
             }
         ],
     }
-    await api.station.redis.set(PROMPTS_STATUS, json.dumps(report))
+    await api.station.redis.set(Keys(api.settings.radio_room).prompts_status, json.dumps(report))
     resp = await api.client.get("/api/prompts/status", headers=producer.headers)
     assert resp.status_code == 200
     assert resp.json() == report

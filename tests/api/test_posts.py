@@ -7,6 +7,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -17,10 +18,10 @@ from fastapi import FastAPI, Request
 from agent.aired import AiredLog, open_pool
 from agent.posts import PostQueue
 from api.auth import Person, issue_token
-from api.events import EVENTS
-from api.queue import STREAM
+from contract.keys import Keys
+from db import posts
 from radio24 import rack
-from tests.api.conftest import Api, Who, make_settings, running, until
+from tests.api.conftest import ROOM, Api, Who, make_settings, running, until
 from tests.conftest import LiveKit
 
 pytestmark = pytest.mark.integration
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.integration
 async def stream_post_ids(redis_url: str) -> list[str]:
     client = aioredis.from_url(redis_url, decode_responses=True)
     try:
-        entries = await client.xrange(STREAM)
+        entries = await client.xrange(Keys(ROOM).posts)
     finally:
         await client.aclose()
     return [fields["post_id"] for _, fields in entries]
@@ -318,7 +319,7 @@ async def test_review_publishes_the_status_to_live_events(api: Api, redis_url: s
     pid = (await api.post(listener, "watch me")).json()["id"]
     client = aioredis.from_url(redis_url, decode_responses=True)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
-    await pubsub.subscribe(EVENTS)
+    await pubsub.subscribe(Keys(ROOM).events)
     try:
         await api.client.patch(
             f"/api/posts/{pid}", json={"action": "hide"}, headers=producer.headers
@@ -374,3 +375,29 @@ async def test_two_hosts_claiming_at_once_never_take_the_same_post(api: Api) -> 
     every = claimed[0] + claimed[1]
     assert len(every) == len(set(every)) == 60
     assert claimed[0] and claimed[1], "both hosts got a share"
+
+
+async def test_the_store_claims_renews_releases_and_airs_a_post_once(api: Api) -> None:
+    """db/posts.py, the host's side of the status machine, on a pool with the host's dict rows:
+    claimed oldest first by one host only, renewed while still queued and held, released at
+    once, and aired once."""
+    listener = await api.listener()
+    ids = [uuid.UUID((await api.post(listener, f"post {i}")).json()["id"]) for i in range(3)]
+    pool = open_pool(api.settings.database_url.get_secret_value())  # dict rows, as the host's
+    await pool.open(wait=True)
+    try:
+        async with pool.connection() as conn:
+            mine = await posts.claim(conn, "host:a", 2, 15, [])
+            assert [p.id for p in mine] == ids[:2]
+            assert all(p.author == listener.nickname for p in mine)
+            theirs = await posts.claim(conn, "host:b", 5, 15, [])
+            assert [p.id for p in theirs] == ids[2:]
+            assert await posts.renew_claims(conn, "host:a", ids, 15) == set(ids[:2])
+            aired = await posts.mark_aired(conn, ids[0], uuid.uuid4(), datetime.now(UTC))
+            assert aired == posts.AiredPost(ids[0], uuid.UUID(listener.id))
+            assert await posts.mark_aired(conn, ids[0], uuid.uuid4(), datetime.now(UTC)) is None
+            assert await posts.renew_claims(conn, "host:a", ids, 15) == {ids[1]}
+            await posts.release_claims(conn, "host:a")
+            assert [p.id for p in await posts.claim(conn, "host:b", 5, 15, ids[2:])] == [ids[1]]
+    finally:
+        await pool.close()

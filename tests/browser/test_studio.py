@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from contract.keys import Keys
 from tests.browser.conftest import Web
 
 pytestmark = pytest.mark.browser
@@ -74,7 +75,7 @@ async def test_the_studio_shows_the_schedule_and_a_wrong_password_in_words(web: 
         "fix": "create segments/mornin.md or fix the name",
     }
     status = {"ok": False, "problems": [problem], "loaded_at": "2026-01-01T00:00:00+00:00"}
-    await web.api.station.redis.set("radio24:prompts:status", json.dumps(status))
+    await web.api.station.redis.set(Keys(web.station.room).prompts_status, json.dumps(status))
 
     await web.producer("bob")
     page = await web.open("/studio", phone=False)

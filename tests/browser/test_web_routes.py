@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api import web
+from api.routes import web
 
 
 def _client() -> TestClient:

@@ -26,16 +26,17 @@ import redis.asyncio as aioredis
 
 from agent.aired import AiredLog, open_pool
 from agent.board import STATE, Board
-from agent.posts import STREAM, PostQueue
-from api.events import EVENTS
+from agent.posts import PostQueue
+from contract.keys import Keys
 from core.outage import within
-from tests.api.conftest import make_settings, running, until
+from tests.api.conftest import ROOM, make_settings, running, until
 from tests.conftest import LiveKit
 from tests.integration.parts import PostgresBox, RedisBox
 
 pytestmark = pytest.mark.integration
 
 T = TypeVar("T")
+KEYS = Keys(ROOM)  # the API's Redis names in these tests
 BOUND = 2.5  # "about a second or two": every host-side call, with a margin for a busy machine
 
 
@@ -210,14 +211,14 @@ async def test_redis_coming_back_empty_strands_no_post(
         listener = await api.listener()
         first = (await api.post(listener, "一通目: ホストが受け取ったまま")).json()["id"]
         second = (await api.post(listener, "二通目: まだ誰も受け取っていない")).json()["id"]
-        assert await host_redis.xlen(STREAM) == 2
+        assert await host_redis.xlen(KEYS.posts) == 2
         async with Host(database_url, host_redis, batch=1) as host:
             await until(lambda: host.posts.waiting == 1, 10)  # holds the first only
             if how == "flushall":
                 await host_redis.flushall()
             else:
                 own_redis.restart_empty()
-            assert await host_redis.exists(STREAM) == 0
+            assert await host_redis.exists(KEYS.posts) == 0
             for expected in (first, second):
                 post = await host.next_post(within=15)
                 assert str(post.post.id) == expected
@@ -241,10 +242,10 @@ async def test_doorbell_wakes_the_host_long_before_its_poll(
             assert str(post.post.id) == posted
             assert time.monotonic() - started < 5  # the doorbell, not the 30 s poll
             # The doorbell stream is capped: it never grows with the history of posts.
-            await client.xtrim(STREAM, maxlen=0)
+            await client.xtrim(KEYS.posts, maxlen=0)
             for _ in range(1200):
                 await api.station.doorbell.ring(uuid.uuid4())
-            assert await client.xlen(STREAM) < 1200
+            assert await client.xlen(KEYS.posts) < 1200
     finally:
         await client.aclose()
 
@@ -303,7 +304,7 @@ async def test_post_written_while_postgres_is_down_is_503_and_leaves_nothing(
     settings = make_settings(own_db, redis_url, livekit_server)
     client = aioredis.from_url(redis_url, decode_responses=True)
     events = client.pubsub(ignore_subscribe_messages=True)
-    await events.subscribe(EVENTS)
+    await events.subscribe(KEYS.events)
     try:
         async with running(settings) as api:
             listener = await api.listener()
@@ -326,8 +327,8 @@ async def test_post_written_while_postgres_is_down_is_503_and_leaves_nothing(
                 own_pg.start()
             # Nothing half-written: no row, no doorbell, no event, no rate-limit hit.
             assert rows(own_db, "SELECT count(*) FROM posts") == [(0,)]
-            assert await client.xlen(STREAM) == 0
-            assert await client.keys("radio24:ratelimit:posts:*") == []
+            assert await client.xlen(KEYS.posts) == 0
+            assert await client.keys(KEYS.rate_limit("posts:*")) == []
             assert await events.get_message(timeout=0.5) is None
 
             async def accepted() -> bool:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from api.auth import _dummy_hash
+from api.passwords import dummy_hash as _dummy_hash
 from radio24 import rack
 from tests.api.conftest import PASSWORD, Api, add_staff, make_settings, running
 from tests.conftest import LiveKit

@@ -13,13 +13,23 @@ from fastapi import APIRouter, HTTPException, status
 from livekit import api as lkapi
 from pydantic import BaseModel, Field
 
-from api.auth import Producer
-from api.events import banned_event, post_status_event, publish
-from api.queries import queries
-from api.state import Station, StationDep
+from api.auth import people
+from api.deps import HubDep, PoolDep, Producer, SettingsDep
+from api.errors import SIGNED_IN
+from api.settings import ApiSettings
+from contract.events import BannedEvent, PostStatusEvent
+from db import posts
 
 log = logging.getLogger("radio24.api.listeners")
-router = APIRouter(prefix="/api/listeners", tags=["listeners"])
+router = APIRouter(
+    prefix="/api/listeners",
+    tags=["listeners"],
+    responses={
+        **SIGNED_IN,
+        404: {"description": "no such listener"},
+        409: {"description": "staff cannot be banned"},
+    },
+)
 
 
 class BanIn(BaseModel):
@@ -32,8 +42,7 @@ class BanOut(BaseModel):
     hidden_posts: int = 0
 
 
-async def _remove_from_room(station: Station, identity: str) -> None:
-    settings = station.settings
+async def _remove_from_room(settings: ApiSettings, identity: str) -> None:
     url = settings.livekit_url.replace("ws://", "http://").replace("wss://", "https://")
     with contextlib.suppress(Exception):  # not in the room, or LiveKit away: the ban stands
         async with lkapi.LiveKitAPI(
@@ -46,23 +55,23 @@ async def _remove_from_room(station: Station, identity: str) -> None:
 
 @router.post("/{listener_id}/ban", response_model=BanOut)
 async def ban(
-    listener_id: uuid.UUID, body: BanIn, producer: Producer, station: StationDep
+    listener_id: uuid.UUID,
+    body: BanIn,
+    producer: Producer,
+    settings: SettingsDep,
+    pool: PoolDep,
+    hub: HubDep,
 ) -> BanOut:
     """Producers: ban a listener (staff cannot be banned)."""
     reason = body.reason or "banned by a producer"
-    async with station.pool.connection() as conn, conn.transaction():
-        row = await queries.ban_listener(conn, id=listener_id, reason=reason)
+    async with pool.connection() as conn, conn.transaction():
+        row = await people.ban_listener(conn, id=listener_id, reason=reason)
         if row is None:
-            exists = await queries.person_by_id(conn, id=listener_id)
+            exists = await people.person_by_id(conn, id=listener_id)
             if exists is None:
                 raise HTTPException(status.HTTP_404_NOT_FOUND, "no such listener")
             raise HTTPException(status.HTTP_409_CONFLICT, "staff cannot be banned")
-        hidden = [
-            r[0]
-            async for r in queries.hide_queued_posts_of(
-                conn, author_id=listener_id, reason="author banned"
-            )
-        ]
+        hidden = await posts.hide_posts_of_banned(conn, listener_id)
     log.info(
         "listener banned",
         extra={
@@ -71,19 +80,21 @@ async def ban(
             "hidden": len(hidden),
         },
     )
-    if not await publish(station.redis, banned_event(listener_id)):
-        station.hub.ban(str(listener_id))  # Redis away: at least this instance's sockets close
+    if not await hub.publish(BannedEvent(listener_id=str(listener_id))):
+        hub.ban(str(listener_id))  # Redis away: at least this instance's sockets close
     for post_id in hidden:
-        await publish(station.redis, post_status_event(post_id, listener_id, "hidden"))
-    await _remove_from_room(station, str(listener_id))
+        await hub.publish(
+            PostStatusEvent(post_id=str(post_id), listener_id=str(listener_id), status="hidden")
+        )
+    await _remove_from_room(settings, str(listener_id))
     return BanOut(id=listener_id, banned=True, hidden_posts=len(hidden))
 
 
 @router.delete("/{listener_id}/ban", response_model=BanOut)
-async def unban(listener_id: uuid.UUID, producer: Producer, station: StationDep) -> BanOut:
+async def unban(listener_id: uuid.UUID, producer: Producer, pool: PoolDep) -> BanOut:
     """Producers: lift a ban (hidden posts stay hidden; approve them one by one)."""
-    async with station.pool.connection() as conn:
-        row = await queries.unban_listener(conn, id=listener_id)
+    async with pool.connection() as conn:
+        row = await people.unban_listener(conn, id=listener_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such listener")
     log.info(

@@ -1,10 +1,10 @@
 """Ringing the host's doorbell: a queued post is in Postgres; Redis only says "look now".
 
-The host claims queued posts from Postgres itself (agent/posts.py), polling every few seconds;
-after a post is committed the API adds `{"post_id": "<uuid>"}` to the stream `radio24:posts`
-(capped with XADD MAXLEN ~, so it never grows), which wakes the host at once. A doorbell that
-cannot ring (Redis down or hanging) costs the post one poll interval, never the post itself:
-nothing needs handing over again when Redis comes back, empty or not.
+The host claims queued posts from Postgres itself (`db.posts.claim`), polling every few seconds;
+after a post is committed the API adds `{"post_id": "<uuid>"}` to the station's stream
+`Keys.posts` (capped with XADD MAXLEN ~, so it never grows), which wakes the host at once. A
+doorbell that cannot ring (Redis down or hanging) costs the post one poll interval, never the
+post itself: nothing needs handing over again when Redis comes back, empty or not.
 """
 
 from __future__ import annotations
@@ -15,17 +15,20 @@ import uuid
 import redis.asyncio as aioredis
 
 from api.metrics import Metrics
+from contract.keys import Keys
 from core.outage import within
 
-STREAM = "radio24:posts"
 MAXLEN = 1000  # the doorbell's memory: the host reads only what arrives while it waits
 
 log = logging.getLogger("radio24.api.queue")
 
 
 class Doorbell:
-    def __init__(self, redis: aioredis.Redis, metrics: Metrics, timeout: float = 1.0) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, keys: Keys, metrics: Metrics, timeout: float = 1.0
+    ) -> None:
         self.redis = redis
+        self.stream = keys.posts
         self.metrics = metrics
         self.timeout = timeout
 
@@ -34,7 +37,7 @@ class Doorbell:
 
         async def add() -> None:
             await self.redis.xadd(
-                STREAM, {"post_id": str(post_id)}, maxlen=MAXLEN, approximate=True
+                self.stream, {"post_id": str(post_id)}, maxlen=MAXLEN, approximate=True
             )
 
         try:

@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 # Beside the source tree (a checkout, `make run`), else under the working directory (the
 # container image installs `api` into site-packages and copies the bundle to /app/web/dist).
 _CANDIDATES = (
-    Path(__file__).resolve().parent.parent / "web" / "dist",
+    Path(__file__).resolve().parents[2] / "web" / "dist",
     Path.cwd() / "web" / "dist",
 )
 

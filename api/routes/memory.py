@@ -13,10 +13,14 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 
-from api.auth import Producer
-from api.state import StationDep
+from api.deps import MemoryDep, Producer
+from api.errors import SIGNED_IN
 
-router = APIRouter(prefix="/api/posts", tags=["posts"])
+router = APIRouter(
+    prefix="/api/posts",
+    tags=["posts"],
+    responses={**SIGNED_IN, 503: {"description": "embeddings are off, or the database is away"}},
+)
 
 
 class FoundPostOut(BaseModel):
@@ -32,18 +36,18 @@ class FoundPostOut(BaseModel):
 @router.get("/search", response_model=list[FoundPostOut])
 async def search_posts(
     _: Producer,
-    station: StationDep,
+    memory: MemoryDep,
     q: Annotated[str, Query(min_length=1, max_length=500, description="what to look for")],
     k: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> list[FoundPostOut]:
     """Producers: posts (queued or aired) nearest in meaning to `q`, nearest first."""
-    if station.memory is None:
+    if memory is None:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "embeddings are off (API_EMBEDDINGS)"
         )
     if not q.strip():
         raise HTTPException(422, "q is empty: say what to look for")
-    found = await station.memory.search(q.strip(), k)
+    found = await memory.search(q.strip(), k)
     return [
         FoundPostOut(
             id=f.post_id,
@@ -52,7 +56,7 @@ async def search_posts(
             created_at=f.created_at,
             status=f.status,
             distance=f.distance,
-            model=station.memory.model,
+            model=memory.model,
         )
         for f in found
     ]

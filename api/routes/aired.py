@@ -14,11 +14,12 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from api.auth import Producer
-from api.queries import queries
-from api.state import StationDep
+from api.deps import PoolDep, Producer
+from api.errors import SIGNED_IN
+from db.queries import load
 
-router = APIRouter(prefix="/api", tags=["aired"])
+router = APIRouter(prefix="/api", tags=["aired"], responses=SIGNED_IN)
+queries = load("aired.sql")
 
 MAX_RANGE = timedelta(days=31)
 MAX_ROWS = 20000
@@ -73,7 +74,7 @@ def _cell(value: object) -> str:
 )
 async def aired(
     _: Producer,
-    station: StationDep,
+    pool: PoolDep,
     request: Request,
     from_: Annotated[datetime | None, Query(alias="from", description="default: 24 h ago")] = None,
     to: Annotated[datetime | None, Query(description="default: now")] = None,
@@ -96,7 +97,7 @@ async def aired(
         raise HTTPException(422, "from must be before to")
     if stop - start > MAX_RANGE:
         raise HTTPException(422, f"range too long: at most {MAX_RANGE.days} days per request")
-    async with station.pool.connection() as conn:
+    async with pool.connection() as conn:
         rows = [
             r
             async for r in queries.aired_between(

@@ -1,18 +1,18 @@
-"""Live events for pages: `WS /api/ws` pushes the segment, the floor, the listener count and the
-status changes of the listener's own posts.
+"""Live events for pages: one subscription per API instance, fanned out to its WebSockets.
 
-Events travel through the Redis pub/sub channel `radio24:events` as JSON objects with a `type`
-(`segment`, `floor`, `listeners`, `post_status`), so any API instance serves any client: the host
-publishes the station's state and airings, the API a producer's decisions. Each instance has one
-subscription (a task of its lifespan) and fans out to its clients through a bounded queue per
-client: a slow or dead client loses its connection (close code 1013), never delays the others.
-A connection lasts no longer than the token that opened it (close code 4401 at its expiry): the
-page signs in again and reconnects. A ban ends a listener's open connections on every instance
-(close code 4403): the API publishes an internal `banned` event, which the hubs act on and never
-forward to a client.
+Events travel through the station's Redis pub/sub channel (`Keys.events`) as the JSON of
+`contract.events` (`segment`, `floor`, `now_playing`, `listeners`, `post_status`), so any API
+instance serves any client: the host publishes the station's state and airings, the API a
+producer's decisions. Each instance has one subscription (`EventHub.run`, a task of its lifespan)
+and fans out to its clients through a bounded queue per client: a slow or dead client loses its
+connection (close code 1013), never delays the others. A connection lasts no longer than the
+token that opened it (close code 4401 at its expiry): the page signs in again and reconnects. A
+ban ends a listener's open connections on every instance (close code 4403): the API publishes an
+internal `banned` event, which the hubs act on and never forward to a client.
 
-The latest public state is kept in the Redis hash `radio24:state` (fields `segment`, `next`,
-`floor`, `listeners`, each a JSON string), so a new client starts from a snapshot.
+The latest public state is kept in the station's hash `Keys.state` (`contract.events.
+state_fields`, the same shape the host writes), so a new client starts from a snapshot
+(`contract.events.snapshot`). The route that opens a connection is `api/routes/events.py`.
 """
 
 from __future__ import annotations
@@ -25,69 +25,42 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import jwt
 import redis.asyncio as aioredis
-from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
-from redis.exceptions import RedisError
+from fastapi import WebSocket, WebSocketDisconnect
 
 from api.metrics import Metrics
+from contract.events import (
+    PUBLIC,
+    BannedEvent,
+    Event,
+    PostStatusEvent,
+    dump,
+    parse,
+    snapshot,
+    state_fields,
+)
+from contract.keys import Keys
+from core.errors import REDIS_DOWN
 
 if TYPE_CHECKING:
     from api.auth import Person
-    from api.state import Station
 
-EVENTS = "radio24:events"
-STATE = "radio24:state"
-PUBLIC = ("segment", "floor", "listeners")
-BANNED = "banned"  # internal: the hubs close that listener's sockets; never sent to a client
-STATE_FIELDS = ("segment", "next", "floor", "listeners")
 CLOSE_TOO_SLOW = 1013  # "try again later"
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 
-# What a Redis call raises when Redis is down or dying: besides redis-py's own errors, uvloop
-# raises RuntimeError on a connection Redis closed as it died (seen in the fault suite).
-REDIS_DOWN: tuple[type[Exception], ...] = (RedisError, OSError, RuntimeError)
-
 log = logging.getLogger("radio24.api.events")
-router = APIRouter(prefix="/api", tags=["events"])
 
 
-async def publish(redis: aioredis.Redis, message: dict[str, Any]) -> bool:
+async def publish(redis: aioredis.Redis, channel: str, event: Event) -> bool:
     """Publish one event to every API instance; False (logged) when Redis is unreachable."""
     try:
-        await redis.publish(EVENTS, json.dumps(message, default=str))
+        await redis.publish(channel, dump(event))
         return True
     except REDIS_DOWN as exc:  # best effort, like the doorbell (a post during a Redis kill was
         # a 500: uvloop's RuntimeError)
-        log.warning("event not published", extra={"type": message.get("type"), "error": repr(exc)})
+        log.warning("event not published", extra={"type": event.type, "error": repr(exc)})
         return False
-
-
-def post_status_event(post_id: object, listener_id: object, status: str) -> dict[str, Any]:
-    return {
-        "type": "post_status",
-        "post_id": str(post_id),
-        "listener_id": str(listener_id),
-        "status": status,
-    }
-
-
-def banned_event(listener_id: object) -> dict[str, Any]:
-    return {"type": BANNED, "listener_id": str(listener_id)}
-
-
-def state_fields(message: dict[str, Any]) -> dict[str, str]:
-    """What a public event changes in `radio24:state`: the value under the event's own type
-    when it has one (`{"type": "floor", "floor": {...}}`), else the event without `type`;
-    a segment event may also carry `next`."""
-    kind = message["type"]
-    body = {k: v for k, v in message.items() if k != "type"}
-    value = body.pop(kind) if kind in body else body
-    fields = {kind: json.dumps(value)}
-    if kind == "segment" and "next" in body:
-        fields["next"] = json.dumps(body["next"])
-    return fields
 
 
 def _raise_if_cancelled() -> None:
@@ -104,20 +77,25 @@ class Client:
     dropped: asyncio.Event = field(default_factory=asyncio.Event)
     banned: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def wants(self, message: dict[str, Any]) -> bool:
-        kind = message.get("type")
-        if kind in PUBLIC:
+    def wants(self, event: Event) -> bool:
+        if event.type in PUBLIC:
             return True
-        if kind == "post_status":
-            return self.staff or message.get("listener_id") == self.person_id
+        if isinstance(event, PostStatusEvent):
+            return self.staff or event.listener_id == self.person_id
         return False
 
 
 class EventHub:
     def __init__(
-        self, redis: aioredis.Redis, metrics: Metrics, queue_size: int, send_timeout: float
+        self,
+        redis: aioredis.Redis,
+        keys: Keys,
+        metrics: Metrics,
+        queue_size: int,
+        send_timeout: float,
     ) -> None:
         self.redis = redis
+        self.keys = keys
         self.metrics = metrics
         self.queue_size = queue_size
         self.send_timeout = send_timeout
@@ -132,7 +110,7 @@ class EventHub:
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(EVENTS)
+                await pubsub.subscribe(self.keys.events)
                 self.subscribed.set()
                 backoff = 0.1
                 while True:
@@ -155,28 +133,32 @@ class EventHub:
             backoff = min(backoff * 2, 5.0)
 
     async def dispatch(self, raw: str | bytes) -> None:
-        """Fan one event out to the clients it concerns; never waits for a client."""
+        """Fan one event out to the clients it concerns (as it came); never waits for a client.
+        A public event's values go to the state hash, in the shape the host writes them."""
         text = raw.decode() if isinstance(raw, bytes) else raw
         try:
-            message = json.loads(text)
-        except ValueError:
-            log.warning("events: message is not JSON, ignored")
+            event = parse(text)
+        except ValueError:  # JSON or validation: not an event of the contract
+            log.warning("events: message is not a known event, ignored")
             return
-        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-            return
-        if message["type"] == BANNED:
-            self.ban(str(message.get("listener_id")))
+        if isinstance(event, BannedEvent):
+            self.ban(event.listener_id)
             return
         for client in list(self.clients):
-            if not client.wants(message):
+            if not client.wants(event):
                 continue
             try:
                 client.queue.put_nowait(text)
             except asyncio.QueueFull:
                 self._drop(client)
-        if message["type"] in PUBLIC:
+        fields = state_fields(event) if event.type in PUBLIC else {}
+        if fields:
             with contextlib.suppress(*REDIS_DOWN):
-                await self.redis.hset(STATE, mapping=state_fields(message))
+                await self.redis.hset(self.keys.state, mapping=fields)
+
+    async def publish(self, event: Event) -> bool:
+        """`publish` on this station's channel."""
+        return await publish(self.redis, self.keys.events, event)
 
     def ban(self, person_id: str) -> None:
         """End this instance's connections of a banned listener (close code 4403)."""
@@ -191,17 +173,12 @@ class EventHub:
             log.info("events: slow client dropped", extra={"person_id": client.person_id})
 
     async def snapshot(self) -> dict[str, Any]:
+        """The public state now, as a page's first message (all None when Redis is away)."""
         try:
-            raw = await self.redis.hgetall(STATE)
+            state = await self.redis.hgetall(self.keys.state)
         except REDIS_DOWN:
-            raw = {}
-        state: dict[str, Any] = {"type": "snapshot"}
-        for name in STATE_FIELDS:
-            try:
-                state[name] = json.loads(raw[name]) if name in raw else None
-            except ValueError:
-                state[name] = None
-        return state
+            state = {}
+        return snapshot(state).model_dump(mode="json")
 
     # --- One connection ------------------------------------------------------------------
 
@@ -266,45 +243,3 @@ class EventHub:
             message = await ws.receive()
             if message["type"] == "websocket.disconnect":
                 return
-
-
-@router.websocket("/ws")
-async def events(ws: WebSocket, ticket: str | None = None) -> None:
-    """Live events. Authenticate with `?ticket=` (one-time, from `POST /api/ws/ticket`: browsers
-    cannot set headers on a WebSocket) or an `Authorization: Bearer` header. An API token in
-    the URL is refused: URLs end up in logs. The first message is a snapshot of the public
-    state."""
-    import uuid
-
-    from api.auth import person_by_id, person_for_token, read_claims
-    from api.tokens import redeem_ticket
-
-    station: Station = ws.app.state.station
-    header = ws.headers.get("authorization", "")
-    token = header[7:].strip() if header.lower().startswith("bearer ") else None
-    await ws.accept()
-    secret = station.settings.api_jwt_secret.get_secret_value()
-    try:
-        if "token" in ws.query_params:
-            raise HTTPException(401, "send a ticket from POST /api/ws/ticket, not the token")
-        if token:
-            person = await person_for_token(station, token)
-            # Valid a moment ago; it may expire in between, which is the same answer.
-            expires_at = float(read_claims(secret, token)["exp"])
-        else:
-            try:
-                redeemed = await redeem_ticket(station.redis, ticket or "")
-            except REDIS_DOWN:
-                redeemed = None
-            if redeemed is None:
-                raise HTTPException(401, "ticket unknown, used or expired: ask for a new one")
-            person_id, expires_at = redeemed
-            person = await person_by_id(station, uuid.UUID(person_id))
-    except HTTPException as exc:
-        code = CLOSE_FORBIDDEN if exc.status_code == 403 else CLOSE_UNAUTHORIZED
-        await ws.close(code, str(exc.detail))
-        return
-    except jwt.InvalidTokenError:
-        await ws.close(CLOSE_UNAUTHORIZED, "token expired: sign in again")
-        return
-    await station.hub.serve(ws, person, expires_at)
