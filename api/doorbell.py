@@ -15,10 +15,9 @@ import uuid
 import redis.asyncio as aioredis
 
 from api.metrics import Metrics
-from contract.keys import Keys
+from contract.keys import POSTS_STREAM_MAXLEN, Keys
 from core.outage import within
 
-MAXLEN = 1000  # the doorbell's memory: the host reads only what arrives while it waits
 
 log = logging.getLogger("radio24.api.queue")
 
@@ -37,7 +36,7 @@ class Doorbell:
 
         async def add() -> None:
             await self.redis.xadd(
-                self.stream, {"post_id": str(post_id)}, maxlen=MAXLEN, approximate=True
+                self.stream, {"post_id": str(post_id)}, maxlen=POSTS_STREAM_MAXLEN, approximate=True
             )
 
         try:

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 # HEARTBEAT_TTL_SECONDS after the last renewal, so the keeper sees a dead host within that.
 HEARTBEAT_EVERY_SECONDS = 0.5
 HEARTBEAT_TTL_SECONDS = 2.0
-# The posts doorbell stream is capped at about this many entries (the posts live in Postgres).
-POSTS_STREAM_MAXLEN = 10_000
+# The posts doorbell stream is capped at about this many entries: the host reads only what
+# arrives while it waits; the posts themselves live in Postgres.
+POSTS_STREAM_MAXLEN = 1_000
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Names the host and the pages share inside the LiveKit room.
 
-The page's copy is generated from here (`web/src/generated/contract.ts`), so the two cannot
+The page's copy is generated from here (`web/src/generated/room.ts`), so the two cannot
 drift.
 """
 
