@@ -18,7 +18,6 @@ from api.metrics import Metrics
 from contract.keys import POSTS_STREAM_MAXLEN, Keys
 from core.outage import within
 
-
 log = logging.getLogger("radio24.api.queue")
 
 
