@@ -17,9 +17,9 @@ import logging
 from livekit import rtc
 
 from agent.board import Board
-from agent.director import Lineup
 from agent.floor import FloorState
-from agent.media import MediaItem
+from programme.director import Lineup
+from programme.media import MediaItem
 
 log = logging.getLogger("radio24.display")
 

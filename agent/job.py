@@ -35,21 +35,21 @@ from agent.aired import AiredLog, open_pool
 from agent.board import HEARTBEAT_KEY, WORKER_KEY, Board
 from agent.breaker import ModelBreaker
 from agent.call_in import CallInDesk
-from agent.director import ProgramDirector
 from agent.display import Display
 from agent.floor import Floor
 from agent.host import Host
-from agent.media import load_library
 from agent.memory import recall_quotes
-from agent.music import MusicPlanner
 from agent.offline_voice import OfflineTTS
 from agent.on_air import OnAirLoop
 from agent.posts import PostQueue
-from agent.prompts import Programme
 from agent.sessions import SessionKeeper
 from agent.settings import HostSettings
 from agent.transmitter import Transmitter
 from agent.voice import Voice, probe_conn_options
+from programme.director import ProgramDirector
+from programme.media import load_library
+from programme.model import Programme
+from programme.music import MusicPlanner
 
 log = logging.getLogger("radio24.job")
 

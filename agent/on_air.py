@@ -38,18 +38,18 @@ from livekit.agents.voice import SpeechHandle
 
 from agent.aired import AiredLog
 from agent.call_in import CallInDesk
-from agent.director import Cue, CueKind, ProgramDirector, StationState, Track
 from agent.display import Display
 from agent.floor import Turn
-from agent.media import MediaItem
-from agent.music import Introduction, MusicPlanner, Play, introduction
 from agent.posts import Post, PostQueue
-from agent.prompts import Segment
 from agent.sessions import SessionKeeper
 from agent.settings import HostSettings
 from agent.sound import SAMPLE_RATE, MediaError
 from agent.transmitter import Transmitter
 from agent.voice import Aired, Airing, Line, Voice
+from programme.director import Cue, CueKind, ProgramDirector, StationState, Track
+from programme.media import MediaItem
+from programme.model import Segment
+from programme.music import Introduction, MusicPlanner, Play, introduction
 
 log = logging.getLogger("radio24.on_air")
 

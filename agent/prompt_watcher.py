@@ -17,7 +17,8 @@ from pathlib import Path
 import watchfiles
 
 from agent.board import Board
-from agent.prompts import Programme, PromptError, load_programme
+from programme.files import load_programme
+from programme.model import Programme, PromptError
 
 log = logging.getLogger("radio24.programme")
 

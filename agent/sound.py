@@ -35,6 +35,8 @@ import numpy as np
 import pyloudnorm
 from scipy.signal import lfilter, resample_poly
 
+from programme.model import LONGEST_SECONDS
+
 SAMPLE_RATE = 48_000
 BLOCK = SAMPLE_RATE // 100  # 10 ms: the leveller's analysis step
 INT16_SCALE = 32768.0
@@ -50,8 +52,6 @@ _RELEASE_MS = 80.0
 _PRIME = 64
 
 
-# A prepared file lives in memory (48 kHz float32: 11.5 MB a minute); longer is a mistake.
-LONGEST_SECONDS = 30 * 60
 # A prepared file ends where it last reaches this level, plus a moment (see `trim_tail`).
 TAIL_FLOOR_DB = -50.0
 TAIL_KEEP = SAMPLE_RATE // 20  # 50 ms

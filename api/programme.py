@@ -19,11 +19,12 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel
 
-from agent.director import Lineup, Slot, lineup_at
-from agent.prompts import Programme, PromptError, load_programme
 from api.auth import Producer
 from api.events import REDIS_DOWN
 from api.state import StationDep
+from programme.director import Lineup, Slot, lineup_at
+from programme.files import load_programme
+from programme.model import Programme, PromptError
 
 PROMPTS_STATUS = "radio24:prompts:status"
 
