@@ -32,6 +32,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from agent import prompt_watcher
 from agent.aired import AiredLog, open_pool
+from agent.audio.transmitter import Transmitter
 from agent.board import HEARTBEAT_KEY, WORKER_KEY, Board
 from agent.breaker import ModelBreaker
 from agent.call_in import CallInDesk
@@ -44,7 +45,6 @@ from agent.on_air import OnAirLoop
 from agent.posts import PostQueue
 from agent.sessions import SessionKeeper
 from agent.settings import HostSettings
-from agent.transmitter import Transmitter
 from agent.voice import Voice, probe_conn_options
 from programme.director import ProgramDirector
 from programme.media import load_library

@@ -37,14 +37,15 @@ from livekit.agents import (
 from livekit.agents.voice import SpeechHandle
 
 from agent.aired import AiredLog
+from agent.audio.prepare import MediaError
+from agent.audio.samples import SAMPLE_RATE
+from agent.audio.transmitter import Transmitter
 from agent.call_in import CallInDesk
 from agent.display import Display
 from agent.floor import Turn
 from agent.posts import Post, PostQueue
 from agent.sessions import SessionKeeper
 from agent.settings import HostSettings
-from agent.sound import SAMPLE_RATE, MediaError
-from agent.transmitter import Transmitter
 from agent.voice import Aired, Airing, Line, Voice
 from programme.director import Cue, CueKind, ProgramDirector, StationState, Track
 from programme.media import MediaItem

@@ -30,9 +30,9 @@ from livekit.agents import (
     room_io,
 )
 
+from agent.audio.transmitter import Transmitter
 from agent.host import Host
 from agent.settings import HostSettings
-from agent.transmitter import Transmitter
 
 log = logging.getLogger("radio24.sessions")
 

@@ -23,11 +23,11 @@ from livekit import rtc
 from livekit.agents import AgentSession, APIConnectOptions, llm
 from livekit.agents.voice import SpeechHandle
 
+from agent.audio.transmitter import RATE, Transmitter
 from agent.breaker import ModelBreaker
 from agent.posts import Post
 from agent.sessions import SessionKeeper
 from agent.settings import HostSettings
-from agent.transmitter import RATE, Transmitter
 
 log = logging.getLogger("radio24.voice")
 

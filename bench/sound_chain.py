@@ -25,17 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.sound import (
-    BLOCK,
-    SAMPLE_RATE,
-    BedMixer,
-    SpeechChain,
-    TruePeakLimiter,
-    integrated_loudness,
-    prepare,
-    to_int16,
-    true_peak_db,
-)
+from agent.audio.chain import BedMixer, SpeechChain, TruePeakLimiter
+from agent.audio.measure import integrated_loudness, true_peak_db
+from agent.audio.prepare import prepare
+from agent.audio.samples import BLOCK, SAMPLE_RATE, to_int16
 
 ROOT = Path(__file__).resolve().parent.parent
 MEDIA = ROOT / "prompts" / "media"
