@@ -36,17 +36,17 @@ from livekit.agents import (
 )
 from livekit.agents.voice import SpeechHandle
 
-from agent.aired import AiredLog
 from agent.audio.prepare import MediaError
 from agent.audio.samples import SAMPLE_RATE
 from agent.audio.transmitter import Transmitter
-from agent.call_in import CallInDesk
+from agent.call_in.desk import CallInDesk
+from agent.call_in.floor import Turn
 from agent.display import Display
-from agent.floor import Turn
-from agent.posts import Post, PostQueue
-from agent.sessions import SessionKeeper
 from agent.settings import HostSettings
-from agent.voice import Aired, Airing, Line, Voice
+from agent.store.aired import AiredLog
+from agent.store.posts import Post, PostQueue
+from agent.voice.sessions import SessionKeeper
+from agent.voice.voice import Aired, Airing, Line, Voice
 from programme.director import Cue, CueKind, ProgramDirector, StationState, Track
 from programme.media import MediaItem
 from programme.model import Segment

@@ -48,7 +48,7 @@ import redis.asyncio as aioredis
 from livekit import api as lkapi
 from pydantic import SecretStr
 
-from agent.board import HEARTBEAT_KEY, WORKER_KEY
+from contract.keys import Keys
 
 log = logging.getLogger("radio24.keeper")
 
@@ -299,8 +299,8 @@ class Lease:
         """Renew or take the lease and read the heartbeat, in one bounded round trip."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.eval(_HOLD, 1, LOCK_KEY, self.token, int(LEASE_SECONDS * 1000))
-        pipe.get(HEARTBEAT_KEY.format(room=room))
-        pipe.hget(WORKER_KEY, "at")
+        pipe.get(Keys(room).heartbeat)
+        pipe.hget(Keys(room).worker, "at")
         try:
             # wait_for, not asyncio.timeout: on 3.11 a timeout that fires as the block ends
             # leaves a cancel pending on the keeper's own task, which would end it silently.

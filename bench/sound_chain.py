@@ -43,7 +43,7 @@ TEXT = (
 def speech() -> tuple[np.ndarray, str]:
     """About 15 s of the offline voice, or a stand-in when it is not installed."""
     try:
-        from agent.offline_voice import synthesize_pcm
+        from agent.voice.offline_engines import synthesize_pcm
 
         pcm, rate = synthesize_pcm(TEXT, "ja")
         x = np.asarray(pcm, dtype=np.float32).reshape(-1)

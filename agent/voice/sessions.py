@@ -31,8 +31,8 @@ from livekit.agents import (
 )
 
 from agent.audio.transmitter import Transmitter
-from agent.host import Host
 from agent.settings import HostSettings
+from agent.voice.host import Host
 
 log = logging.getLogger("radio24.sessions")
 
