@@ -1,7 +1,7 @@
 """The host's job: one dispatch into the station room, wired and kept running.
 
 `run_host` joins the room (as identity `host`), opens the job's Postgres pool and Redis client,
-loads the producers' programme and builds the host's parts (see `agent/on_air.py` for the loop,
+loads the producers' programme and builds the host's parts (see `agent/on_air/` for the loop,
 `agent/call_in/` for the floor, `agent/voice/` for the AgentSession's life and the model with its
 fallback, `agent/audio/transmitter.py` for the one audio track, `agent/store/` for Postgres and
 Redis). Every background task is owned here: one that fails is started again with back-off,
@@ -25,12 +25,12 @@ import redis.asyncio as aioredis
 from livekit.agents import AutoSubscribe, JobContext, llm
 from livekit.plugins import silero
 
-from agent import prompt_watcher
 from agent.audio.transmitter import Transmitter
 from agent.call_in.desk import CallInDesk
 from agent.call_in.floor import Floor
-from agent.display import Display
-from agent.on_air import OnAirLoop
+from agent.on_air import prompt_watcher
+from agent.on_air.display import Display
+from agent.on_air.loop import OnAirLoop
 from agent.settings import HostSettings, station_clock
 from agent.store.aired import AiredLog, open_pool
 from agent.store.board import Board

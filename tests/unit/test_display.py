@@ -13,7 +13,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from agent.call_in.floor import FloorState
-from agent.display import Display
+from agent.on_air.display import Display
 from agent.store.board import Board
 from contract.keys import Keys
 from contract.room import ATTR_FLOOR as FLOOR_ATTRIBUTE
