@@ -77,8 +77,8 @@ test: setup
 # Scanners, failing on high severity. A scanner that cannot reach its advisory data says
 # SKIPPED out loud (never a silent pass): pip-audit asks PyPI, npm audit the npm registry.
 audit: $(VENV)/.installed web/node_modules/.installed
-	@echo "==> bandit (high severity) on agent/ api/ db/ radio24/"
-	@$(BIN)/bandit -q -r agent api db radio24 --severity-level high --confidence-level medium
+	@echo "==> bandit (high severity) on core/ contract/ programme/ agent/ api/ db/ radio24/"
+	@$(BIN)/bandit -q -r core contract programme agent api db radio24 --severity-level high --confidence-level medium
 	@echo "==> pip-audit on requirements.lock (the runtime lock the images install)"
 	@out=$$($(BIN)/pip-audit -r requirements.lock --require-hashes --disable-pip --no-deps \
 	  -s pypi --progress-spinner off 2>&1); rc=$$?; \

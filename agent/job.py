@@ -1,115 +1,55 @@
 """The host's job: one dispatch into the station room, wired and kept running.
 
 `run_host` joins the room (as identity `host`), opens the job's Postgres pool and Redis client,
-loads the producers' programme and builds the host's parts (see `agent/on_air.py` for the loop,
-`call_in.py` for the floor, `sessions.py` for the AgentSession's life, `voice.py` for the model
-with its fallback, `transmitter.py` for the one audio track). Every background task is owned
-here: one that fails is started again with back-off, never taking the job down — a dead Redis or
-Postgres degrades the station, it does not silence it. The host renews a heartbeat in Redis so
-the keeper can tell a dead host from a live one at once.
+loads the producers' programme and builds the host's parts (see `agent/on_air/` for the loop,
+`agent/call_in/` for the floor, `agent/voice/` for the AgentSession's life and the model with its
+fallback, `agent/audio/transmitter.py` for the one audio track, `agent/store/` for Postgres and
+Redis). Every background task is owned here: one that fails is started again with back-off,
+never taking the job down — a dead Redis or Postgres degrades the station, it does not silence
+it. The host renews a heartbeat in Redis so the keeper can tell a dead host from a live one at
+once. This module only wires: the parts' logic lives in their rooms.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiosql
-import redis as sync_redis
 import redis.asyncio as aioredis
 from livekit.agents import AutoSubscribe, JobContext, llm
 from livekit.plugins import silero
-from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
 
-from agent import prompt_watcher
-from agent.aired import AiredLog, open_pool
-from agent.board import HEARTBEAT_KEY, WORKER_KEY, Board
-from agent.breaker import ModelBreaker
-from agent.call_in import CallInDesk
-from agent.director import ProgramDirector
-from agent.display import Display
-from agent.floor import Floor
-from agent.host import Host
-from agent.media import load_library
-from agent.memory import recall_quotes
-from agent.music import MusicPlanner
-from agent.offline_voice import OfflineTTS
-from agent.on_air import OnAirLoop
-from agent.posts import PostQueue
-from agent.prompts import Programme
-from agent.sessions import SessionKeeper
-from agent.settings import HostSettings
-from agent.transmitter import Transmitter
-from agent.voice import Voice, probe_conn_options
+from agent.audio.transmitter import Transmitter
+from agent.call_in.desk import CallInDesk
+from agent.call_in.floor import Floor
+from agent.on_air import prompt_watcher
+from agent.on_air.display import Display
+from agent.on_air.loop import OnAirLoop
+from agent.settings import HostSettings, station_clock
+from agent.store.aired import AiredLog, open_pool
+from agent.store.board import Board
+from agent.store.heartbeat import Heartbeat
+from agent.store.memory import recaller
+from agent.store.people import ban_check
+from agent.store.posts import PostQueue
+from agent.voice.breaker import ModelBreaker
+from agent.voice.host import Host
+from agent.voice.offline import OfflineTTS
+from agent.voice.sessions import SessionKeeper
+from agent.voice.voice import Voice, probe_model
+from contract.keys import Keys
+from programme.director import ProgramDirector
+from programme.media import load_library
+from programme.model import Programme
+from programme.music import MusicPlanner
 
 log = logging.getLogger("radio24.job")
-
-HEARTBEAT_SECONDS = 0.5
-HEARTBEAT_TTL_MS = 2000  # a dead host is noticed within 2 s
-PEOPLE = aiosql.from_path(
-    Path(__file__).resolve().parent.parent / "db" / "queries" / "people.sql", "apsycopg"
-)
-
-
-def worker_registered(settings: HostSettings, worker_id: str) -> None:
-    """Tell operators (and `make run`'s banner) that a host worker is registered."""
-
-    async def publish() -> None:
-        client = aioredis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
-        try:
-            await client.hset(WORKER_KEY, mapping={"id": worker_id, "at": time.time()})
-        finally:
-            await client.aclose()
-
-    def done(task: asyncio.Task[None]) -> None:
-        _registrations.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("could not record worker", exc_info=task.exception())
-
-    # The worker's loop owns the task; the set keeps it alive until it is done.
-    task = asyncio.get_running_loop().create_task(publish(), name="record-worker")
-    _registrations.add(task)
-    task.add_done_callback(done)
-
-
-_registrations: set[asyncio.Task[None]] = set()
-
-
-def station_clock(settings: HostSettings) -> Callable[[], datetime]:
-    """The station's clock: real time, or (for the simulated day) a faster one that reads
-    `RADIO_CLOCK_START` at the real moment `RADIO_CLOCK_EPOCH` — shared by every job, so a host
-    that takes over does not rewind the day (without an epoch: this job's start)."""
-    speed = settings.radio_clock_speed
-    if speed == 1.0 and settings.radio_clock_start is None:
-        return lambda: datetime.now(UTC)
-    epoch = settings.radio_clock_epoch or datetime.now(UTC)
-    origin = settings.radio_clock_start or epoch
-
-    def clock() -> datetime:
-        return origin + (datetime.now(UTC) - epoch) * speed
-
-    return clock
-
-
-async def _first_programme(folder: Path, board: Board, stop: asyncio.Event) -> Programme:
-    """The programme to start with; a broken folder is reported and re-tried until fixed."""
-    while True:
-        loaded = await prompt_watcher.load(folder, board)
-        if loaded is not None:
-            return loaded
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), 2.0)
-        if stop.is_set():
-            raise asyncio.CancelledError
 
 
 async def run_host(ctx: JobContext, settings: HostSettings) -> None:
@@ -134,8 +74,9 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
 
     # The heartbeat starts first: the keeper must not take a slow-starting host for a dead one.
     room = ctx.room
-    board = Board(redis)
-    heartbeat = Heartbeat(settings.redis_url, room.name, room.local_participant.sid)
+    keys = Keys(settings.radio_room)
+    board = Board(redis, keys)
+    heartbeat = Heartbeat(settings.redis_url, keys.station, room.local_participant.sid)
     heartbeat.start()
     keep("task-count", heartbeat.count_tasks)
 
@@ -174,7 +115,7 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
         # No wait: a dead Postgres must not keep the host off air (the as-aired log spools).
         await pool.open(wait=False)
         folder = Path(settings.radio_prompts_dir)
-        programme = await _first_programme(folder, board, stop)
+        programme = await prompt_watcher.first(folder, board, stop)
         clock = station_clock(settings)
         director = ProgramDirector(programme, clock)
         floor = Floor(
@@ -183,10 +124,10 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
             timedelta(seconds=settings.max_quiet_turn_seconds),
         )
         aired = parts["aired"] = AiredLog(pool)
-        posts = PostQueue(redis, aired, consumer=settings.host_consumer)
+        posts = PostQueue(redis, aired, keys=keys, consumer=settings.host_consumer)
         tts = parts["tts"] = OfflineTTS(programme.station.language)
         tts.prewarm()
-        memory = _memory(settings)
+        recall = recaller(settings)
         display = parts["display"] = Display(room, board)
         station = programme.station
         transmitter = parts["transmitter"] = Transmitter(
@@ -194,9 +135,6 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
         )
         await transmitter.start()
         planner = await _planner(folder, programme, clock)
-
-        async def recall(topic: str) -> list[dict[str, Any]]:
-            return list(await recall_quotes(await memory(), topic))
 
         loop: OnAirLoop | None = None
 
@@ -223,7 +161,7 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
             settings=settings,
             breaker=ModelBreaker(time.monotonic),
             tts=tts,
-            make_probe_model=None if settings.offline else _probe_model(settings),
+            make_probe_model=None if settings.offline else probe_model(settings),
         )
         loop = parts["loop"] = OnAirLoop(
             room=room,
@@ -248,7 +186,7 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
             preempt=loop.preempt,
             turn_over=loop.turn_over,
             show_floor=display.floor,
-            banned=_ban_check(pool),
+            banned=ban_check(pool),
         )
         loop.desk = desk
         sessions.on_start(desk.session_started)
@@ -315,106 +253,9 @@ async def _kept(name: str, factory: Callable[[], Coroutine[Any, Any, Any]]) -> N
         delay = min(delay * 2, 10.0)
 
 
-class Heartbeat:
-    """The host's heartbeat, renewed from a thread of its own.
-
-    It says "this host's process is alive", which is what the keeper needs to replace a dead
-    host at once. A thread keeps beating while the job's event loop is busy for a few seconds
-    (imports, a slow start on a loaded machine), which a loop task would not, and a live host
-    must never be taken for a dead one. Redis being down only means no beats (the keeper then
-    goes by LiveKit presence).
-    """
-
-    def __init__(self, redis_url: str, room: str, sid: str) -> None:
-        self._key = HEARTBEAT_KEY.format(room=room)
-        self._sid = sid
-        # The job's asyncio task count, set by the job's loop (`count_tasks`): beaten with the
-        # sid so an operator (and the soak) can see a task leak from outside the process.
-        self.tasks: int | None = None
-        self._client = sync_redis.Redis.from_url(
-            redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
-        )
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-        with contextlib.suppress(Exception):
-            self._client.delete(self._key)  # gone at once: the keeper need not wait for expiry
-        self._client.close()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            value = json.dumps({"sid": self._sid, "tasks": self.tasks})
-            with contextlib.suppress(Exception):
-                self._client.set(self._key, value, px=HEARTBEAT_TTL_MS)
-            self._stop.wait(HEARTBEAT_SECONDS)
-
-    async def count_tasks(self) -> None:
-        """Keep `tasks` current, from the job's own loop (asyncio.all_tasks is not for threads)."""
-        while True:
-            self.tasks = len(asyncio.all_tasks())
-            await asyncio.sleep(1.0)
-
-
-def _ban_check(pool: AsyncConnectionPool) -> Callable[[str], Coroutine[Any, Any, bool]]:
-    async def banned(identity: str) -> bool:
-        async with pool.connection(timeout=2) as conn:
-            conn.row_factory = dict_row  # type: ignore[assignment]
-            try:
-                row = await PEOPLE.person_by_id(conn, id=identity)
-            except Exception:
-                # Not a listener id (a test or staff identity): nothing to be banned.
-                await conn.rollback()
-                return False
-        return bool(row and row.get("banned_at"))
-
-    return banned
-
-
-def _probe_model(settings: HostSettings) -> Callable[[], llm.RealtimeModel]:
-    def make() -> llm.RealtimeModel:
-        from livekit.plugins import openai
-
-        key = settings.openai_api_key
-        return openai.realtime.RealtimeModel(
-            model=settings.realtime_model,
-            api_key=key.get_secret_value() if key else None,
-            base_url=settings.openai_base_url,
-            conn_options=probe_conn_options(),
-        )
-
-    return make
-
-
 async def _recent(aired: AiredLog) -> list[str]:
     try:
         return await asyncio.wait_for(aired.recent_lines(12), 3.0)
     except Exception:
         log.warning("could not read recent lines", exc_info=True)
         return []
-
-
-def _memory(settings: HostSettings) -> Any:
-    """The post memory, opened on first use (the embedding model loads only if called)."""
-    from db.memory import MemoryStore, embedder_for
-
-    store: list[MemoryStore] = []
-    lock = asyncio.Lock()
-
-    async def get() -> MemoryStore:
-        async with lock:
-            if not store:
-                pool = AsyncConnectionPool(
-                    settings.database_url.get_secret_value(), min_size=0, max_size=1, open=False
-                )
-                await pool.open()
-                key = settings.openai_api_key.get_secret_value() if not settings.offline else None
-                store.append(MemoryStore(pool, embedder_for(key, settings.openai_base_url)))
-            return store[0]
-
-    return get

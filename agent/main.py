@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from livekit.agents import AgentServer, JobContext, JobProcess, JobRequest, cli
 
-from agent.job import run_host, worker_registered
+from agent.job import run_host
 from agent.settings import HostSettings
+from agent.store.heartbeat import worker_registered
+from contract.keys import Keys
 from core.settings import load
 
 
@@ -69,7 +71,11 @@ def build_server(settings: HostSettings) -> AgentServer:
         preload_modules=["agent.job", "livekit.plugins.openai", "httpx"],
     )
     server.rtc_session(entrypoint, agent_name=settings.agent_name, on_request=on_request)
-    server.on("worker_registered", lambda worker_id, _info: worker_registered(settings, worker_id))
+    keys = Keys(settings.radio_room)
+    server.on(
+        "worker_registered",
+        lambda worker_id, _info: worker_registered(settings.redis_url, keys, worker_id),
+    )
     return server
 
 

@@ -1,8 +1,10 @@
-"""The host worker's settings (same environment names as the API's)."""
+"""The host worker's settings (same environment names as the API's), and the station clock they
+set."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from pydantic import Field
 
@@ -38,3 +40,19 @@ class HostSettings(StationSettings):
     host_consumer: str = "host"
     # On SIGTERM the worker waits this long for the host's job before closing it.
     host_drain_seconds: int = Field(default=5, ge=0)
+
+
+def station_clock(settings: HostSettings) -> Callable[[], datetime]:
+    """The station's clock: real time, or (for the simulated day) a faster one that reads
+    `RADIO_CLOCK_START` at the real moment `RADIO_CLOCK_EPOCH` — shared by every job, so a host
+    that takes over does not rewind the day (without an epoch: this job's start)."""
+    speed = settings.radio_clock_speed
+    if speed == 1.0 and settings.radio_clock_start is None:
+        return lambda: datetime.now(UTC)
+    epoch = settings.radio_clock_epoch or datetime.now(UTC)
+    origin = settings.radio_clock_start or epoch
+
+    def clock() -> datetime:
+        return origin + (datetime.now(UTC) - epoch) * speed
+
+    return clock

@@ -15,8 +15,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from agent.director import Lineup, Slot, lineup_at
-from agent.prompts import Programme, PromptError, load_programme
+from programme.director import Lineup, Slot, lineup_at
+from programme.files import load_programme
+from programme.model import Programme, PromptError
 
 
 class _Cached:

@@ -11,7 +11,7 @@ times, `--gap` seconds apart, and a "page" participant in the same room notes wh
 arrives (`participant_attributes_changed`). Times are `time.monotonic()` in this process. An
 update that never reaches the page within 5 s counts as a miss (infinite), never as skipped.
 Prints median, p95, p99 and max of both, and how many calls took over 1 s; writes
-`bench/results/attributes.json`. `agent/display.py` chose its patience (1 s) from this.
+`bench/results/attributes.json`. `agent/on_air/display.py` chose its patience (1 s) from this.
 """
 
 from __future__ import annotations

@@ -42,9 +42,9 @@ import psycopg
 import redis.asyncio as aioredis
 from livekit import rtc
 
-from agent.board import HEARTBEAT_KEY
 from bench import day_report
 from bench.day_script import DayPlan, Event, build
+from contract.keys import Keys
 from radio24 import rack
 from tests.fakes.realtime_server import FakeRealtimeServer, ReplyContext
 
@@ -385,7 +385,7 @@ class Ear:
 
 def _speech() -> np.ndarray:
     """A caller's sentence (espeak-ng) at 48 kHz with a little silence either side."""
-    from agent.offline_voice import synthesize_pcm
+    from agent.voice.offline_engines import synthesize_pcm
 
     pcm, rate = synthesize_pcm("Hello radio twenty four, lovely morning here.", "en")
     t = np.arange(round(len(pcm) * RATE / rate)) * rate / RATE
@@ -901,7 +901,7 @@ class Day:
         if self._redis is None:
             self._redis = aioredis.Redis.from_url(self.parts.redis_url, socket_timeout=0.5)
         try:
-            raw = await self._redis.get(HEARTBEAT_KEY.format(room=self.parts.room))
+            raw = await self._redis.get(Keys(self.parts.room).heartbeat)
             tasks = json.loads(raw).get("tasks") if raw else None
         except Exception:
             return None

@@ -22,10 +22,10 @@ from typing import Any
 
 from scipy.stats import theilslopes
 
-from agent.director import ID_SPACING, lineup_at
-from agent.media import load_library
-from agent.prompts import load_programme
 from bench.day_script import DayPlan, absent_window
+from programme.director import ID_SPACING, lineup_at
+from programme.files import load_programme
+from programme.media import load_library
 from radio24 import rack
 
 LOUD = 300.0

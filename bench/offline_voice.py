@@ -16,7 +16,7 @@ import statistics
 import time
 from pathlib import Path
 
-from agent.offline_voice import split_sentences, synthesize_pcm
+from agent.voice.offline_engines import split_sentences, synthesize_pcm
 
 ROOT = Path(__file__).resolve().parent.parent
 

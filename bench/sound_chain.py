@@ -25,17 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.sound import (
-    BLOCK,
-    SAMPLE_RATE,
-    BedMixer,
-    SpeechChain,
-    TruePeakLimiter,
-    integrated_loudness,
-    prepare,
-    to_int16,
-    true_peak_db,
-)
+from agent.audio.chain import BedMixer, SpeechChain, TruePeakLimiter
+from agent.audio.measure import integrated_loudness, true_peak_db
+from agent.audio.prepare import prepare
+from agent.audio.samples import BLOCK, SAMPLE_RATE, to_int16
 
 ROOT = Path(__file__).resolve().parent.parent
 MEDIA = ROOT / "prompts" / "media"
@@ -50,7 +43,7 @@ TEXT = (
 def speech() -> tuple[np.ndarray, str]:
     """About 15 s of the offline voice, or a stand-in when it is not installed."""
     try:
-        from agent.offline_voice import synthesize_pcm
+        from agent.voice.offline_engines import synthesize_pcm
 
         pcm, rate = synthesize_pcm(TEXT, "ja")
         x = np.asarray(pcm, dtype=np.float32).reshape(-1)

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.sound import integrated_loudness, true_peak_db
+from agent.audio.measure import integrated_loudness, true_peak_db
 from api.keeper import Beat, Keeper
 from bench.ptt_latency import parts
 from tests.host.conftest import RATE, Listener, Station

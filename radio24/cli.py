@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         return station.migrate()
     if args.command == "prompts":
-        from agent.prompts import check_main
+        from programme.check import check_main
 
         return check_main([args.dir] if args.dir else [])
     if args.command == "media":

@@ -24,7 +24,9 @@ import numpy as np
 from mutagen.oggopus import OggOpus
 from scipy.signal import butter, fftconvolve, sosfilt
 
-from agent.sound import SAMPLE_RATE, integrated_loudness, normalise
+from agent.audio.measure import integrated_loudness
+from agent.audio.prepare import normalise
+from agent.audio.samples import SAMPLE_RATE
 
 RATE = SAMPLE_RATE
 ARTIST = "radio24 house band"

@@ -307,12 +307,13 @@ def run_part(name: str) -> int:
     return 0
 
 
-def _host_registered(since: float) -> bool:
+def _host_registered(since: float, room: str) -> bool:
     import redis
 
-    from agent.job import WORKER_KEY
+    from contract.keys import Keys
 
-    at = redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=2).hget(WORKER_KEY, "at")
+    client = redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=2)
+    at = client.hget(Keys(room).worker, "at")
     return at is not None and float(at) >= since
 
 
@@ -323,7 +324,7 @@ def _banner(settings: StationSettings) -> int:
     api = f"http://127.0.0.1:{PORTS['api']}"
     _wait("the API", lambda: httpx.get(f"{api}/healthz", timeout=2).status_code == 200, 90)
     _wait("LiveKit", lambda: rack.port_open(PORTS["livekit"]), 30)
-    _wait("the host worker", lambda: _host_registered(started), 90)
+    _wait("the host worker", lambda: _host_registered(started, settings.radio_room), 90)
     mode = "OpenAI Realtime" if not settings.offline else "offline mode (no OPENAI_API_KEY)"
     _out("")
     _out(f"  radio24 is on air in {time.time() - started:.1f}s")

@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from agent.aired import AiredLog, open_pool
+from agent.store.aired import AiredLog, open_pool
 from contract.keys import Keys
 from radio24 import rack
 from tests.api.conftest import Api, make_settings, running

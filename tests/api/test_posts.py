@@ -15,8 +15,8 @@ import redis.asyncio as aioredis
 import uvicorn
 from fastapi import FastAPI, Request
 
-from agent.aired import AiredLog, open_pool
-from agent.posts import PostQueue
+from agent.store.aired import AiredLog, open_pool
+from agent.store.posts import PostQueue
 from api.auth import Person, issue_token
 from contract.keys import Keys
 from db import posts

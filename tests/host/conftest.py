@@ -314,7 +314,7 @@ class Listener:
 def speech_pcm(text: str = "Hello radio twenty four. I would like to talk about the weather "
                "this morning, it was lovely.") -> np.ndarray:  # fmt: skip
     """Real speech (espeak-ng) at 48 kHz, with half a second of silence either side."""
-    from agent.offline_voice import synthesize_pcm
+    from agent.voice.offline_engines import synthesize_pcm
 
     pcm, rate = synthesize_pcm(text, "en")
     t_out = np.arange(round(len(pcm) * RATE / rate)) * rate / RATE

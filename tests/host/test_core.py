@@ -169,7 +169,7 @@ async def test_standing_instructions_follow_the_segment(realtime_station: Statio
     )
     listener = await _on_air(realtime_station)
     try:
-        from agent.prompts import load_programme
+        from programme.files import load_programme
 
         programme = load_programme(realtime_station.prompts)
         midday = programme.segments["midday"].title

@@ -10,15 +10,15 @@ import time
 import pytest
 import redis
 
-from agent.board import HEARTBEAT_KEY
-from agent.job import Heartbeat
+from agent.store.heartbeat import Heartbeat
+from contract.keys import Keys
 
 pytestmark = pytest.mark.integration
 
 
 def test_the_heartbeat_beats_through_a_blocked_loop_and_goes_when_stopped(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
-    key = HEARTBEAT_KEY.format(room="radio-beat")
+    key = Keys("radio-beat").heartbeat
     beat = Heartbeat(redis_url, "radio-beat", "PA_alive")
     beat.start()
     try:

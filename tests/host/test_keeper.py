@@ -21,8 +21,8 @@ from livekit import api as lkapi
 from livekit import rtc
 from pydantic import SecretStr
 
-from agent.board import HEARTBEAT_KEY
 from api.keeper import LOCK_KEY, ROOM_TIMEOUT_SECONDS, run_keeper
+from contract.keys import Keys
 from radio24 import rack
 from tests.conftest import LiveKit
 
@@ -172,7 +172,7 @@ async def _beat(redis: aioredis.Redis, room: str, host: rtc.Room, stop: asyncio.
     """What the host does: renew its heartbeat every second."""
     while not stop.is_set():
         value = json.dumps({"sid": host.local_participant.sid, "at": time.time()})
-        await redis.set(HEARTBEAT_KEY.format(room=room), value, px=3000)
+        await redis.set(Keys(room).heartbeat, value, px=3000)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 1)
 

@@ -10,13 +10,14 @@ import time
 import pytest
 import redis.asyncio as aioredis
 
+from contract.keys import Keys
 from tests.host.conftest import Station
 
 pytestmark = pytest.mark.integration
 
 
-async def _status(redis: aioredis.Redis) -> dict[str, object]:
-    raw = await redis.get("radio24:prompts:status")
+async def _status(redis: aioredis.Redis, room: str) -> dict[str, object]:
+    raw = await redis.get(Keys(room).prompts_status)
     return json.loads(raw) if raw else {}
 
 
@@ -34,7 +35,7 @@ async def test_live_edit_reaches_the_model_and_a_broken_one_is_refused(
     try:
         await listener.wait_for_host(60)
         assert await listener.hears_host(15) is not None
-        assert (await _status(redis)).get("ok") is True
+        assert (await _status(redis, station.room)).get("ok") is True
 
         marker = "ZEBRA-CROSSING-7"
         await asyncio.to_thread(
@@ -62,7 +63,7 @@ async def test_live_edit_reaches_the_model_and_a_broken_one_is_refused(
 
         await asyncio.to_thread(persona.write_text, "---\nname: [unclosed\n---\n本文\n")
         deadline = time.monotonic() + 5
-        while (status := await _status(redis)).get("ok") is not False:
+        while (status := await _status(redis, station.room)).get("ok") is not False:
             assert time.monotonic() < deadline, "the broken edit was not reported"
             await asyncio.sleep(0.2)
         problems = status["problems"]

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 import redis.asyncio as aioredis
 
-from agent.posts import STREAM
+from contract.keys import Keys
 from tests.fakes.realtime_server import DEFAULT_REPLY, FakeRealtimeServer, ResponseRequest
 from tests.host.conftest import Listener, Station, silence_pcm
 from tests.host.test_ptt import _on_air, _publish_when_granted
@@ -84,7 +84,7 @@ async def test_post_queued_while_host_is_down_airs_exactly_once(
         queued = _queue_post(station.database_url, "夜のコーヒーがおいしい季節ですね。")
         _claim_for_a_dead_host(station.database_url, taken)
         for post in (taken, queued, taken):
-            await redis.xadd(STREAM, {"post_id": post})
+            await redis.xadd(Keys(station.room).posts, {"post_id": post})
         await redis.flushall()
 
         station.start_worker()  # the keeper dispatches the host to it
@@ -186,7 +186,7 @@ async def test_a_post_cut_by_a_press_airs_again_only_if_none_of_it_aired(
     try:
         fake.response_latency = 1.5  # the model takes a moment: room to press before audio
         post = _queue_post(station.database_url, CUT_POST)
-        await redis.xadd(STREAM, {"post_id": post})
+        await redis.xadd(Keys(station.room).posts, {"post_id": post})
 
         asked = await _reading_asked(fake, 1)
         pressed = await _press_and_release(caller)

@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from agent.host import Host
-from agent.memory import recall_quotes
+from agent.store.memory import recall_quotes
+from agent.voice.host import Host
 from db.memory import OPENAI_SMALL, vector_literal
 from tests.fakes.realtime_server import DEFAULT_REPLY, ResponseRequest, fake_embedding
 from tests.host.conftest import Station

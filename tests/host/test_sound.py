@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from livekit import rtc
 
-from agent.sound import integrated_loudness, true_peak_db
+from agent.audio.measure import integrated_loudness, true_peak_db
 from tests.host.conftest import RATE, ROOT, Listener, Station, rms, speech_pcm
 from tests.host.test_ptt import _publish_when_granted
 

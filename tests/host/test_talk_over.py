@@ -21,7 +21,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from agent.music import LEAD_IN_S, OVERRUN_S
+from programme.music import LEAD_IN_S, OVERRUN_S
 from tests.host.conftest import RATE, ROOT, Station, speech_pcm
 from tests.host.test_ptt import _publish_when_granted
 from tests.host.test_sound import Recorder, _keep, _start

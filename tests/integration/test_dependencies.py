@@ -24,9 +24,10 @@ import psycopg
 import pytest
 import redis.asyncio as aioredis
 
-from agent.aired import AiredLog, open_pool
-from agent.board import STATE, Board
-from agent.posts import PostQueue
+from agent.store.aired import AiredLog, open_pool
+from agent.store.board import Board
+from agent.store.posts import PostQueue
+from contract.events import FloorEvent, FloorInfo, ListenersEvent, PromptsStatus
 from contract.keys import Keys
 from core.outage import within
 from tests.api.conftest import ROOM, make_settings, running, until
@@ -38,6 +39,8 @@ pytestmark = pytest.mark.integration
 T = TypeVar("T")
 KEYS = Keys(ROOM)  # the API's Redis names in these tests
 BOUND = 2.5  # "about a second or two": every host-side call, with a margin for a busy machine
+KEYS = Keys("radio24-test")  # the station make_settings() runs
+STATE, STREAM = KEYS.state, KEYS.posts
 
 
 # --- fixtures --------------------------------------------------------------------------------
@@ -91,8 +94,8 @@ class Host:
     def __init__(self, database_url: str, redis: aioredis.Redis, **queue: Any) -> None:
         self.pool = open_pool(database_url)
         self.aired = AiredLog(self.pool)
-        self.posts = PostQueue(redis, self.aired, consumer="test-host", **queue)
-        self.board = Board(redis)
+        self.posts = PostQueue(redis, self.aired, keys=KEYS, consumer="test-host", **queue)
+        self.board = Board(redis, KEYS)
         self.task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Host:
@@ -254,15 +257,15 @@ async def test_nothing_blocks_on_a_frozen_redis(
     database_url: str, own_redis: RedisBox, host_redis: aioredis.Redis
 ) -> None:
     async with Host(database_url, host_redis, poll_seconds=0.5) as host:
-        await host.board.show("listeners", {"count": 1}, state_fields={"listeners": 1})
+        await host.board.show(ListenersEvent(count=1))
         await host.board.written()
         assert await host_redis.hget(STATE, "listeners") == b"1"
         own_redis.pause()
 
         for call in (
-            host.board.show("listeners", {"count": 2}, state_fields={"listeners": 2}),
-            host.board.show("floor", {"floor": None}, state_fields={"floor": None}),
-            host.board.prompts_status({"ok": True, "problems": []}),
+            host.board.show(ListenersEvent(count=2)),
+            host.board.show(FloorEvent(floor=FloorInfo(state="free"))),
+            host.board.prompts_status(PromptsStatus(ok=True, problems=[])),
         ):
             _, took = await timed(call)
             assert took < 1.5, f"a board call took {took:.2f} s against a frozen Redis"
@@ -289,7 +292,7 @@ async def test_nothing_blocks_on_a_frozen_redis(
 
         # Redis answers again: the board carries the current state, the heartbeat lands.
         own_redis.resume()
-        await host.board.show("listeners", {"count": 3}, state_fields={"listeners": 3})
+        await host.board.show(ListenersEvent(count=3))
         await host.board.written()
         assert await host_redis.hget(STATE, "listeners") == b"3"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.breaker import BreakerState, ModelBreaker
+from agent.voice.breaker import BreakerState, ModelBreaker
 
 
 class Clock:

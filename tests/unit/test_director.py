@@ -10,24 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agent.director import (
-    POST_SPACING,
-    Cue,
-    CueKind,
-    ProgramDirector,
-    StationState,
-    lineup_at,
-)
-from agent.prompts import (
-    Persona,
-    Programme,
-    Schedule,
-    Segment,
-    Slot,
-    Station,
-    StationIdRule,
-    load_programme,
-)
+from programme.director import POST_SPACING, Cue, CueKind, ProgramDirector, StationState, lineup_at
+from programme.files import load_programme
+from programme.model import Persona, Programme, Schedule, Segment, Slot, Station, StationIdRule
 from tests.fakes.clock import FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,9 +12,12 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from agent.board import Board
-from agent.display import FLOOR_ATTRIBUTE, NOW_PLAYING_ATTRIBUTE, Display
-from agent.floor import FloorState
+from agent.call_in.floor import FloorState
+from agent.on_air.display import Display
+from agent.store.board import Board
+from contract.keys import Keys
+from contract.room import ATTR_FLOOR as FLOOR_ATTRIBUTE
+from contract.room import ATTR_NOW_PLAYING as NOW_PLAYING_ATTRIBUTE
 
 
 class SlowParticipant:
@@ -42,7 +45,7 @@ class SlowParticipant:
 def _display(me: SlowParticipant) -> tuple[Display, aioredis.Redis]:
     room: Any = SimpleNamespace(local_participant=me, remote_participants={})
     redis = aioredis.Redis(port=1, socket_connect_timeout=0.05)  # nothing listens: dropped
-    return Display(room, Board(redis, timeout=0.05), patience=0.2), redis
+    return Display(room, Board(redis, Keys("radio24"), timeout=0.05), patience=0.2), redis
 
 
 HELD = FloorState(holder="caller-1", deadline=None)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agent.floor import Floor, FloorBusy, NotHolder, TurnEnd
+from agent.call_in.floor import Floor, FloorBusy, NotHolder, TurnEnd
 from tests.fakes.clock import FakeClock
 
 START = datetime(2030, 1, 1, 23, 59, 50, tzinfo=UTC)

@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.media import load_library, scan
-from agent.prompts import MusicPolicy, check, check_main, load_programme
+from programme.check import check_main
+from programme.files import check, load_programme
+from programme.media import load_library, scan
+from programme.model import MusicPolicy
 from radio24.media_make import ARTIST, ident, write_opus
 from tests.unit.test_prompts import HOST, SCHEDULE, STATION, segment
 

@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agent.media import MediaItem, MediaLibrary
-from agent.music import Airing, MusicPlanner, Play, Played, Talk, capacity_problems, plan
-from agent.prompts import MusicPolicy, Segment, load_programme
+from programme.files import load_programme
+from programme.media import MediaItem, MediaLibrary
+from programme.model import MusicPolicy, Segment
+from programme.music import Airing, MusicPlanner, Play, Played, Talk, capacity_problems, plan
 from tests.fakes.clock import FakeClock
 
 TZ = ZoneInfo("Asia/Tokyo")
@@ -211,7 +212,7 @@ def test_ident_and_bed_follow_the_segment() -> None:
 
 @pytest.mark.parametrize("station", ["prompts", "prompts/examples/english"])
 def test_shipped_stations_have_music_enough_for_their_shares(station: str) -> None:
-    from agent.media import load_library
+    from programme.media import load_library
 
     programme = load_programme(ROOT / station)
     library = load_library(ROOT / station, programme)

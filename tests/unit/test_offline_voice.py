@@ -13,12 +13,8 @@ from collections.abc import AsyncIterator
 import numpy as np
 import pytest
 
-from agent.offline_voice import (
-    OfflineTTS,
-    OfflineVoiceUnavailable,
-    split_sentences,
-    synthesize_pcm,
-)
+from agent.voice.offline import OfflineTTS
+from agent.voice.offline_engines import OfflineVoiceUnavailable, split_sentences, synthesize_pcm
 
 JA_SENTENCE = "東京都庁で明日の会議が開かれます。"
 JA_SENTENCE_KANA = "とうきょうとちょうであしたのかいぎがひらかれます。"

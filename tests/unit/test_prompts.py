@@ -7,14 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.prompts import (
-    Problem,
-    PromptError,
-    check,
-    check_main,
-    load_programme,
-    render,
-)
+from programme.check import check_main
+from programme.files import check, load_programme
+from programme.model import Problem, PromptError, render
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = {"ja": ROOT / "prompts", "en": ROOT / "prompts" / "examples" / "english"}

@@ -14,9 +14,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agent.director import CueKind, ProgramDirector, StationState, Track
-from agent.media import MediaItem, MediaLibrary
-from agent.music import (
+from programme.director import CueKind, ProgramDirector, StationState, Track
+from programme.files import load_programme
+from programme.media import MediaItem, MediaLibrary
+from programme.model import Programme
+from programme.music import (
     BACK_ANNOUNCE_MAX,
     LEAD_IN_S,
     OVERRUN_S,
@@ -26,7 +28,6 @@ from agent.music import (
     Play,
     introduction,
 )
-from agent.prompts import Programme, load_programme
 from tests.fakes.clock import FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -227,7 +228,7 @@ def test_two_hours_of_music_and_talk_breaks(ja: Programme) -> None:
 
 def test_the_default_station_talks_over_its_own_tracks() -> None:
     """The shipped house band has intro lengths in media.yaml: each is talked over."""
-    from agent.media import load_library
+    from programme.media import load_library
 
     programme = load_programme(ROOT / "prompts")
     tracks = load_library(ROOT / "prompts", programme).of_kind("track")

@@ -10,26 +10,20 @@ import av
 import numpy as np
 import pytest
 
-from agent.sound import (
-    BLOCK,
-    SAMPLE_RATE,
+from agent.audio.chain import (
     BedMixer,
     Fader,
     Loop,
-    MediaError,
-    PreparedSounds,
     SpeechChain,
     TalkLeveller,
     TruePeakLimiter,
     crossfade,
     edge_envelope,
     fade_curve,
-    integrated_loudness,
-    prepare,
-    to_int16,
-    trim_tail,
-    true_peak_db,
 )
+from agent.audio.measure import integrated_loudness, true_peak_db
+from agent.audio.prepare import MediaError, PreparedSounds, prepare, trim_tail
+from agent.audio.samples import BLOCK, SAMPLE_RATE, to_int16
 
 TARGET, CEILING = -16.0, -1.0
 

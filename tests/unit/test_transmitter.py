@@ -8,7 +8,7 @@ import asyncio
 import numpy as np
 from livekit import rtc
 
-from agent.transmitter import BLOCK, RATE, VoiceFeed
+from agent.audio.transmitter import BLOCK, RATE, VoiceFeed
 
 
 def _frame(ms: int, value: int = 1000) -> rtc.AudioFrame:

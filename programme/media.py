@@ -7,7 +7,7 @@ folder into frozen `MediaItem`s, reading titles, artists and durations from the 
 audio) never stops the station: it is left out of the library and reported as a `Problem` naming
 the file and the fix, so `radio24 prompts check` shows it and the rest still airs.
 
-File reading only: no LiveKit, no clock, no decisions (what airs when is `agent/music.py`).
+File reading only: no LiveKit, no clock, no decisions (what airs when is `programme/music.py`).
 """
 
 from __future__ import annotations
@@ -23,23 +23,18 @@ from typing import Any
 import av
 import mutagen
 
-from agent.prompts import (
+from programme.model import (
+    LONGEST_SECONDS,
     MEDIA_KINDS,
     MUSIC_KINDS,
     MusicPolicy,
     Problem,
     Programme,
-    _Map,
-    _parse_yaml,
-    _Problems,
-    _read_text,
-    _Seq,
-    _unknown_keys,
 )
 
-# The prompts module's YAML reader keeps line numbers, so media.yaml problems name their line
+# The programme's YAML reader keeps line numbers, so media.yaml problems name their line
 # exactly like the other producers' files do.
-from agent.sound import LONGEST_SECONDS
+from programme.reader import Map, Problems, Seq, parse_yaml, read_text, unknown_keys
 
 AUDIO_SUFFIXES = (".mp3", ".ogg", ".opus", ".oga", ".flac", ".wav")
 SIDECAR = "media.yaml"
@@ -130,7 +125,7 @@ def scan(
     `segments`, when given, are the segment names a `media.yaml` may refer to.
     """
     root = prompts_root / folder
-    problems = _Problems()
+    problems = Problems()
     if not root.is_dir():
         problems.add(
             folder, 1, "the media folder does not exist", f"create {folder}/ next to station.yaml"
@@ -184,7 +179,7 @@ def music_problems(
 
     With the prompts folder as `root`, each problem names the line of the segment's `music:`.
     """
-    problems = _Problems()
+    problems = Problems()
     for sid, segment in sorted(programme.segments.items()):
         policy = segment.music
         file = f"segments/{sid}.md"
@@ -234,22 +229,22 @@ def describe(library: MediaLibrary) -> str:
 
 
 def _read_sidecar(
-    prompts_root: Path, file: str, segments: Collection[str] | None, problems: _Problems
+    prompts_root: Path, file: str, segments: Collection[str] | None, problems: Problems
 ) -> tuple[dict[str, Any], dict[str, tuple[dict[str, Any], int]]] | None:
-    text = _read_text(prompts_root, file, problems)
+    text = read_text(prompts_root, file, problems)
     if text is None:
         return None
-    data = _parse_yaml(text, file, problems)
+    data = parse_yaml(text, file, problems)
     if data is None:
         return {}, {}
-    if not isinstance(data, _Map):
+    if not isinstance(data, Map):
         problems.add(file, 1, "media.yaml must be 'key: value' lines", "see prompts/README.md")
         return None
-    _unknown_keys(data, (*_DESCRIBE_KEYS, "files"), file, problems)
+    unknown_keys(data, (*_DESCRIBE_KEYS, "files"), file, problems)
     folder = _describe(data, _DESCRIBE_KEYS, file, segments, problems)
     entries: dict[str, tuple[dict[str, Any], int]] = {}
     files = data.get("files")
-    if files is not None and not isinstance(files, _Map):
+    if files is not None and not isinstance(files, Map):
         problems.add(
             file,
             data.line_of("files"),
@@ -259,7 +254,7 @@ def _read_sidecar(
     elif files is not None:
         for name, value in files.items():
             line = files.line_of(name)
-            if not isinstance(value, _Map):
+            if not isinstance(value, Map):
                 problems.add(
                     file,
                     line,
@@ -267,17 +262,17 @@ def _read_sidecar(
                     f"write {name}: {{ title: ..., moods: [calm] }}",
                 )
                 continue
-            _unknown_keys(value, _FILE_KEYS, file, problems)
+            unknown_keys(value, _FILE_KEYS, file, problems)
             entries[str(name)] = (_describe(value, _FILE_KEYS, file, segments, problems), line)
     return folder, entries
 
 
 def _describe(
-    data: _Map,
+    data: Map,
     keys: tuple[str, ...],
     file: str,
     segments: Collection[str] | None,
-    problems: _Problems,
+    problems: Problems,
 ) -> dict[str, Any]:
     """The valid settings among `keys`; each bad one is a problem and left out."""
     out: dict[str, Any] = {}
@@ -294,7 +289,7 @@ def _describe(
                 )
         elif key in ("moods", "segments"):
             words = [value] if isinstance(value, str) else value
-            if not isinstance(words, _Seq | list) or not all(
+            if not isinstance(words, Seq | list) or not all(
                 isinstance(w, str) and w.strip() for w in words
             ):
                 problems.add(file, line, f"'{key}' must be a list of words", f"write {key}: [a, b]")
@@ -333,7 +328,7 @@ def _read_item(
     media_root: Path,
     path: Path,
     described: dict[str, Any],
-    problems: _Problems,
+    problems: Problems,
 ) -> MediaItem | None:
     rel = path.relative_to(prompts_root).as_posix()
     try:

@@ -6,7 +6,7 @@ the station, and answers with frozen dataclasses. It holds only the memory a dir
 give each cue once (which segment the host has introduced, which station ID it has given); it
 reads no files, no database and knows nothing of LiveKit.
 
-Around music it writes the host's words, not the running order (that is `agent/music.py`'s):
+Around music it writes the host's words, not the running order (that is `programme/music.py`'s):
 the line that brings a track in, and the back-announce that names what played at the next talk
 break. Titles and artists are the producers' tags: they reach the model as quoted JSON data
 after the instructions, never inside them, and fill the offline voice's template lines as plain
@@ -22,7 +22,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from string import Template
 
-from agent.prompts import DAY_MINUTES, Programme, Segment, render
+from programme.model import DAY_MINUTES, Programme, Segment, render
 
 # An ID that aired (late, or as a new host started) less than this before the next ID minute
 # stands in for that one: two IDs a minute apart sound like a loop.

@@ -17,10 +17,10 @@ the host can always speak with engines that live on the machine:
 audio leaves while the rest is still being made, and keeps the engines off the job's event loop:
 espeak-ng runs in a worker thread that only waits on its child; OpenJTalk's HTS synthesis holds
 the GIL for its whole run (about 0.2 s a sentence, measured), so a thread would still stall the
-loop, and it runs instead in one child process owned by the TTS (`python -m agent.offline_engines`,
-a sentence per line in, PCM out), which loads the dictionary once and whose crash the TTS
-survives: the next sentence starts a new one. Audio is mono PCM16 at the engine's native rate; the
-session resamples to its output rate.
+loop, and it runs instead in one child process owned by the TTS
+(`python -m agent.voice.offline_engines`, a sentence per line in, PCM out), which loads the
+dictionary once and whose crash the TTS survives: the next sentence starts a new one. Audio is
+mono PCM16 at the engine's native rate; the session resamples to its output rate.
 """
 
 from __future__ import annotations
@@ -34,26 +34,20 @@ from livekit.agents import APIError, tts
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
 from livekit.agents.utils import shortuuid
 
-from agent.offline_engines import (  # noqa: F401 (re-exported)
-    _REPLY,
-    _REPLY_ERROR,
-    _REPLY_PCM,
-    _REPLY_UNAVAILABLE,
-    _REPO_ROOT,
-    _SILENCE_FOR_NOTHING_S,
-    DEBIAN_JDIC_DIR,
-    ESPEAK_PACKAGE,
+from agent.voice.offline_engines import (
     ESPEAK_VOICE,
-    JDIC_ENV,
-    JDIC_PACKAGE,
+    REPLY,
+    REPLY_PCM,
+    REPLY_UNAVAILABLE,
+    REPO_ROOT,
     SAMPLE_RATES,
+    SILENCE_FOR_NOTHING_S,
     OfflineVoiceError,
     OfflineVoiceUnavailable,
-    _language,
-    _speak_sentence,
     check_offline_voice,
+    engine_language,
+    speak_sentence,
     split_sentences,
-    synthesize_pcm,
 )
 
 
@@ -92,16 +86,16 @@ class _OpenJTalkProcess:
             try:
                 proc.stdin.write(sentence.encode() + b"\n")
                 await proc.stdin.drain()
-                status, size = _REPLY.unpack(await proc.stdout.readexactly(_REPLY.size))
+                status, size = REPLY.unpack(await proc.stdout.readexactly(REPLY.size))
                 payload = await proc.stdout.readexactly(size)
             except (BrokenPipeError, ConnectionResetError, asyncio.IncompleteReadError) as e:
                 self._proc = None
                 raise OfflineVoiceError(
                     f"the OpenJTalk process died (exit code {await proc.wait()})"
                 ) from e
-        if status == _REPLY_PCM:
+        if status == REPLY_PCM:
             return np.frombuffer(payload, dtype="<i2")
-        if status == _REPLY_UNAVAILABLE:
+        if status == REPLY_UNAVAILABLE:
             raise OfflineVoiceUnavailable(payload.decode())
         raise OfflineVoiceError(payload.decode())
 
@@ -109,12 +103,12 @@ class _OpenJTalkProcess:
     async def _start() -> asyncio.subprocess.Process:
         env = {
             **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [_REPO_ROOT, os.environ.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get("PYTHONPATH")])),
         }
         return await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "agent.offline_engines",
+            "agent.voice.offline_engines",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             env=env,
@@ -144,7 +138,7 @@ class OfflineTTS(tts.TTS):
     """
 
     def __init__(self, language: str) -> None:
-        lang = _language(language)
+        lang = engine_language(language)
         check_offline_voice(lang)
         super().__init__(
             capabilities=tts.TTSCapabilities(streaming=False),
@@ -176,7 +170,7 @@ class OfflineTTS(tts.TTS):
         """One sentence's samples, made off the event loop (see the module docstring)."""
         if self._openjtalk is not None:
             return await self._openjtalk.speak(sentence)
-        return await asyncio.to_thread(_speak_sentence, sentence, self._language)
+        return await asyncio.to_thread(speak_sentence, sentence, self._language)
 
     async def aclose(self) -> None:
         if self._openjtalk is not None:
@@ -215,6 +209,6 @@ class OfflineChunkedStream(tts.ChunkedStream):
                 output_emitter.push(pcm.tobytes())
                 pushed = True
         if not pushed and self.input_text.strip():
-            silence = np.zeros(int(rate * _SILENCE_FOR_NOTHING_S), dtype=np.int16)
+            silence = np.zeros(int(rate * SILENCE_FOR_NOTHING_S), dtype=np.int16)
             output_emitter.push(silence.tobytes())
         output_emitter.flush()

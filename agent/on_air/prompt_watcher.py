@@ -2,35 +2,37 @@
 
 A valid edit reaches the director (and, through the callback, the model's instructions) within
 a few seconds; a broken edit is refused and the last good programme stays on air. Either way the
-outcome is written to Redis (`radio24:prompts:status`) so the API can show producers the file,
-line and fix.
+outcome is written to Redis (`Keys.prompts_status`, a `contract.events.PromptsStatus`) so the API
+can show producers the file, line and fix.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import watchfiles
 
-from agent.board import Board
-from agent.prompts import Programme, PromptError, load_programme
+from agent.store.board import Board
+from contract import events
+from programme.files import load_programme
+from programme.model import Problem, Programme, PromptError
 
 log = logging.getLogger("radio24.programme")
 
 
-def status(problems: list[object] | tuple[object, ...] = ()) -> dict[str, object]:
-    return {
-        "ok": not problems,
-        "problems": [
-            {"file": p.file, "line": p.line, "message": p.message, "fix": p.fix}  # type: ignore[attr-defined]
-            for p in problems
+def status(problems: Sequence[Problem] = ()) -> events.PromptsStatus:
+    return events.PromptsStatus(
+        ok=not problems,
+        problems=[
+            events.Problem(file=p.file, line=p.line, message=p.message, fix=p.fix) for p in problems
         ],
-        "loaded_at": datetime.now(UTC).isoformat(),
-    }
+        loaded_at=datetime.now(UTC).isoformat(),
+    )
 
 
 async def load(folder: Path, board: Board) -> Programme | None:
@@ -45,6 +47,18 @@ async def load(folder: Path, board: Board) -> Programme | None:
         return None
     await board.prompts_status(status())
     return programme
+
+
+async def first(folder: Path, board: Board, stop: asyncio.Event) -> Programme:
+    """The programme to start with; a broken folder is reported and re-tried until fixed."""
+    while True:
+        loaded = await load(folder, board)
+        if loaded is not None:
+            return loaded
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 2.0)
+        if stop.is_set():
+            raise asyncio.CancelledError
 
 
 async def watch(

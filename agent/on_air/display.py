@@ -1,7 +1,8 @@
 """What pages see: the segment on air, what is playing, who holds the floor, how many listen.
 
-Shown two ways: as the host participant's attributes (pages in the room read them) and on the
-board (Redis, for the API's live events). Both are sent off the caller's path, the latest value
+Shown two ways: as the host participant's attributes (pages in the room read them; names in
+`contract.room`) and on the board (Redis, for the API's live events). Both carry the shapes of
+`contract.events`. Both are sent off the caller's path, the latest value
 of each kind by one task: a board update that fails is dropped (the next one carries the state
 again); an attribute update that fails is sent again, so pages never keep a stale floor. An
 update whose answer is late does not hold up the next one for more than a second.
@@ -16,16 +17,24 @@ import logging
 
 from livekit import rtc
 
-from agent.board import Board
-from agent.director import Lineup
-from agent.floor import FloorState
-from agent.media import MediaItem
+from agent.call_in.floor import FloorState
+from agent.store.board import Board
+from contract.events import (
+    FloorEvent,
+    FloorInfo,
+    ListenersEvent,
+    NextSegment,
+    NowPlaying,
+    NowPlayingEvent,
+    SegmentEvent,
+    SegmentInfo,
+)
+from contract.room import ATTR_FLOOR, ATTR_NOW_PLAYING, ATTR_SEGMENT
+from programme.director import Lineup
+from programme.media import MediaItem
 
 log = logging.getLogger("radio24.display")
 
-FLOOR_ATTRIBUTE = "radio24.floor"
-SEGMENT_ATTRIBUTE = "radio24.segment"
-NOW_PLAYING_ATTRIBUTE = "radio24.now_playing"
 # `set_attributes` returns when the SDK has the SFU's answer. About one call in a hundred waits
 # the SDK's full 5 s for it, on an idle loopback too, while the other participants got the update
 # in milliseconds (measured: `bench/attributes.py`). So the sender waits this long at most, then
@@ -57,47 +66,40 @@ class Display:
         if count == self._listeners:
             return
         self._listeners = count
-        await self._board.show("listeners", {"count": count}, state_fields={"listeners": count})
+        await self._board.show(ListenersEvent(count=count))
 
     async def segment(self, lineup: Lineup) -> None:
         cur, nxt = lineup.current, lineup.next
-        value = {
-            "id": cur.segment.id,
-            "title": cur.segment.title,
-            "starts": cur.starts.isoformat(),
-            "ends": cur.ends.isoformat(),
-        }
-        following = {
-            "id": nxt.segment.id,
-            "title": nxt.segment.title,
-            "starts": nxt.starts.isoformat(),
-        }
-        key = json.dumps([value, following])
+        value = SegmentInfo(
+            id=cur.segment.id,
+            title=cur.segment.title,
+            starts=cur.starts.isoformat(),
+            ends=cur.ends.isoformat(),
+        )
+        following = NextSegment(
+            id=nxt.segment.id, title=nxt.segment.title, starts=nxt.starts.isoformat()
+        )
+        key = json.dumps([value.model_dump(), following.model_dump()])
         if key == self._segment:
             return
         self._segment = key
-        await self._attribute(SEGMENT_ATTRIBUTE, {**value, "next": following})
-        await self._board.show(
-            "segment",
-            {"segment": value, "next": following},
-            state_fields={"segment": value, "next": following},
-        )
+        await self._attribute(ATTR_SEGMENT, {**value.model_dump(), "next": following.model_dump()})
+        await self._board.show(SegmentEvent(segment=value, next=following))
 
     async def now_playing(self, item: MediaItem | None) -> None:
         """The track on air (title, artist), or nothing (`null`) while the host talks.
         Jingles, beds and idents are the station's own sound, not "playing"."""
         value = None
         if item is not None and item.kind == "track":
-            value = {"title": item.title, "artist": item.artist, "kind": item.kind}
-        await self._attribute(NOW_PLAYING_ATTRIBUTE, value)
-        await self._board.show(
-            "now_playing", {"now_playing": value}, state_fields={"now_playing": value}
-        )
+            value = NowPlaying(title=item.title, artist=item.artist, kind=item.kind)
+        await self._attribute(ATTR_NOW_PLAYING, value.model_dump() if value else None)
+        await self._board.show(NowPlayingEvent(now_playing=value))
 
     async def floor(self, state: FloorState) -> None:
         value = {**state.as_attribute(), "holder_name": self._holder_name(state.holder)}
-        await self._attribute(FLOOR_ATTRIBUTE, value)
-        await self._board.show("floor", {"floor": value}, state_fields={"floor": value})
+        info = FloorInfo.model_validate(value)
+        await self._attribute(ATTR_FLOOR, value)
+        await self._board.show(FloorEvent(floor=info))
 
     def _holder_name(self, holder: str | None) -> str | None:
         """The name pages show for the holder: the nickname the API put in the listener's token."""

@@ -23,11 +23,11 @@ from livekit import rtc
 from livekit.agents import AgentSession, APIConnectOptions, llm
 from livekit.agents.voice import SpeechHandle
 
-from agent.breaker import ModelBreaker
-from agent.posts import Post
-from agent.sessions import SessionKeeper
+from agent.audio.transmitter import RATE, Transmitter
 from agent.settings import HostSettings
-from agent.transmitter import RATE, Transmitter
+from agent.store.posts import Post
+from agent.voice.breaker import ModelBreaker
+from agent.voice.sessions import SessionKeeper
 
 log = logging.getLogger("radio24.voice")
 
@@ -390,6 +390,23 @@ class Voice:
 
 def probe_conn_options() -> APIConnectOptions:
     return APIConnectOptions(max_retry=0, retry_interval=1.0, timeout=5.0)
+
+
+def probe_model(settings: HostSettings) -> Callable[[], llm.RealtimeModel]:
+    """What `Voice` probes the model with: a Realtime model that tries once, briefly."""
+
+    def make() -> llm.RealtimeModel:
+        from livekit.plugins import openai
+
+        key = settings.openai_api_key
+        return openai.realtime.RealtimeModel(
+            model=settings.realtime_model,
+            api_key=key.get_secret_value() if key else None,
+            base_url=settings.openai_base_url,
+            conn_options=probe_conn_options(),
+        )
+
+    return make
 
 
 def _text_of(handle: SpeechHandle) -> str:

@@ -3,13 +3,13 @@
 Everything the host puts on air passes here: the AgentSession's voice (the Realtime model or the
 offline voice — this is the session's `voice.io.AudioOutput`, so RoomIO keeps only captions),
 programme items the on-air loop plays itself (music, jingles), and a bed looping underneath,
-ducked under speech. A 10 ms mixer levels the voice (`sound.SpeechChain`, the leveller alone),
-ducks the bed under it (`sound.BedMixer`), trims the talk (voice and bed) slowly so it airs at
+ducked under speech. A 10 ms mixer levels the voice (`chain.SpeechChain`, the leveller alone),
+ducks the bed under it (`chain.BedMixer`), trims the talk (voice and bed) slowly so it airs at
 the target as a listener's meter integrates it, pauses, bed and limiting included
-(`sound.TalkLeveller`, which reads what aired), adds the items and passes the sum through ONE
-true-peak limiter (`sound.TruePeakLimiter`, ~6 ms of delay) before one `rtc.AudioSource`,
+(`chain.TalkLeveller`, which reads what aired), adds the items and passes the sum through ONE
+true-peak limiter (`chain.TruePeakLimiter`, ~6 ms of delay) before one `rtc.AudioSource`,
 which paces it. Files are decoded and brought to the station's loudness in a thread
-(`sound.PreparedSounds`), never on the event loop. Owning the track here, not in the session,
+(`prepare.PreparedSounds`), never on the event loop. Owning the track here, not in the session,
 is what keeps it to one track across session renewals, and why a listener who joins an idle
 station hears the bed at once instead of waiting for RoomIO to publish.
 
@@ -33,18 +33,18 @@ import numpy as np
 from livekit import rtc
 from livekit.agents.voice import io
 
-from agent.sound import (
+from agent.audio.chain import (
     BedMixer,
     Fader,
     Loop,
-    PreparedSounds,
     SpeechChain,
     TalkLeveller,
     TruePeakLimiter,
     edge_envelope,
     fade_curve,
-    to_int16,
 )
+from agent.audio.prepare import PreparedSounds
+from agent.audio.samples import to_int16
 
 log = logging.getLogger("radio24.transmitter")
 
@@ -297,7 +297,7 @@ class Transmitter:
 
     async def prepared(self, path: str | Path) -> np.ndarray:
         """A file decoded and brought to the station's loudness, in a thread (cached).
-        Raises `sound.MediaError` for a file that cannot air."""
+        Raises `prepare.MediaError` for a file that cannot air."""
         return await asyncio.to_thread(self.sounds.get, path)
 
     async def play(self, samples: np.ndarray) -> float:

@@ -30,9 +30,9 @@ from livekit.agents import (
     room_io,
 )
 
-from agent.host import Host
+from agent.audio.transmitter import Transmitter
 from agent.settings import HostSettings
-from agent.transmitter import Transmitter
+from agent.voice.host import Host
 
 log = logging.getLogger("radio24.sessions")
 

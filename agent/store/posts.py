@@ -8,7 +8,7 @@ mid-read leaves claims that expire after the lease; the next host takes them. A 
 releases its claims at once.
 
 Redis only rings the doorbell: the API adds `{"post_id": ...}` to the capped stream
-`radio24:posts` (XADD MAXLEN ~), and the host, blocked in XREAD on it, claims at once instead of
+`Keys.posts` (XADD MAXLEN ~), and the host, blocked in XREAD on it, claims at once instead of
 at its next poll. Redis down, hanging or flushed costs at most one poll interval, never a post.
 """
 
@@ -27,13 +27,15 @@ from uuid import UUID
 
 import redis.asyncio as aioredis
 
-from agent.aired import AiredLog, QueuedPost, Ref
+from agent.store.aired import AiredLog, QueuedPost, Ref
+from contract.events import PostStatusEvent, dump
+from contract.keys import Keys
 from core.outage import Outage, within
 
 log = logging.getLogger("radio24.posts")
 
-STREAM = "radio24:posts"
-EVENTS = "radio24:events"
+# The default station's names, for a queue made without the station's own (RADIO_ROOM's default).
+DEFAULT_KEYS = Keys("radio24")
 TAKEN_MAX_SECONDS = 300.0  # a post taken this long ago and never aired nor put back airs again
 
 
@@ -55,6 +57,7 @@ class PostQueue:
         redis: aioredis.Redis,
         aired: AiredLog,
         *,
+        keys: Keys = DEFAULT_KEYS,
         consumer: str = "host",
         batch: int = 3,
         poll_seconds: float = 2.0,
@@ -63,6 +66,7 @@ class PostQueue:
     ) -> None:
         self._redis = redis
         self._aired = aired
+        self._keys = keys
         # One claimer per queue: a second host (or this one restarted) never takes a post this
         # one holds until its lease has run out.
         self.claimer = f"{consumer}:{secrets.token_hex(4)}"
@@ -180,7 +184,8 @@ class PostQueue:
         block_ms = max(1, round(block * 1000))
 
         async def ring() -> Any:
-            return await self._redis.xread({STREAM: self._rung_at}, count=100, block=block_ms)
+            rung = {self._keys.posts: self._rung_at}
+            return await self._redis.xread(rung, count=100, block=block_ms)
 
         got = await self._redis_outage.attempt(
             lambda: within(self.poll_seconds + self.redis_timeout + 0.5, ring)
@@ -193,15 +198,12 @@ class PostQueue:
             await asyncio.sleep(rest)
 
     async def _tell_listener(self, row: dict[str, Any]) -> None:
-        event = {
-            "type": "post_status",
-            "post_id": str(row["id"]),
-            "listener_id": str(row["author_id"]),
-            "status": "aired",
-        }
+        event = PostStatusEvent(
+            post_id=str(row["id"]), listener_id=str(row["author_id"]), status="aired"
+        )
 
         async def publish() -> None:
-            await self._redis.publish(EVENTS, json.dumps(event))
+            await self._redis.publish(self._keys.events, dump(event))
 
         try:
             await within(self.redis_timeout, publish)

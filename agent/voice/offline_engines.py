@@ -1,8 +1,9 @@
 """The offline voice's engines, free of livekit so the OpenJTalk child process starts fast.
 
-Runs as `python -m agent.offline_engines` (the OpenJTalk child; see `agent/offline_voice.py`,
-which wraps these engines as a livekit-agents TTS). Importing livekit would cost the child 3-8 s
-at start; this module needs only numpy and the engines.
+Runs as `python -m agent.voice.offline_engines` (the OpenJTalk child; see
+`agent/voice/offline.py`, which wraps these engines as a livekit-agents TTS). Importing livekit
+would cost the child 3-8 s at start; this module (and the packages above it) need only numpy
+and the engines.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ SAMPLE_RATES = {"ja": OPENJTALK_RATE, "en": ESPEAK_RATE}
 _ESPEAK_TIMEOUT_S = 30.0
 # Text with nothing to pronounce ("……") still owes the session some audio, or livekit treats
 # the turn as a failed request and retries it.
-_SILENCE_FOR_NOTHING_S = 0.05
+SILENCE_FOR_NOTHING_S = 0.05
 
 
 class OfflineVoiceError(RuntimeError):
@@ -68,7 +69,7 @@ def split_sentences(text: str) -> list[str]:
     return sentences
 
 
-def _language(language: str) -> str:
+def engine_language(language: str) -> str:
     """'ja', 'ja-JP', 'EN_us' -> the engine's language; anything else is a ValueError."""
     primary = language.strip().lower().replace("_", "-").split("-")[0]
     if primary not in SAMPLE_RATES:
@@ -234,10 +235,10 @@ _CHECKS = {"ja": _check_openjtalk, "en": _check_espeak}
 
 def check_offline_voice(language: str) -> None:
     """Raise OfflineVoiceUnavailable, naming what to install, if `language` cannot be spoken."""
-    _CHECKS[_language(language)]()
+    _CHECKS[engine_language(language)]()
 
 
-def _speak_sentence(sentence: str, language: str) -> np.ndarray:
+def speak_sentence(sentence: str, language: str) -> np.ndarray:
     pcm, rate = _SPEAKERS[language](sentence)
     if rate != SAMPLE_RATES[language]:
         raise OfflineVoiceError(
@@ -251,18 +252,18 @@ def synthesize_pcm(text: str, language: str) -> tuple[np.ndarray, int]:
 
     Blank text gives no samples. Blocks on the CPU: from async code, call it in a thread.
     """
-    lang = _language(language)
+    lang = engine_language(language)
     rate = SAMPLE_RATES[lang]
     sentences = split_sentences(text)
     if not sentences:
         return np.zeros(0, dtype=np.int16), rate
-    return np.concatenate([_speak_sentence(s, lang) for s in sentences]), rate
+    return np.concatenate([speak_sentence(s, lang) for s in sentences]), rate
 
 
 # the child imports this module by name, from this checkout whatever the working directory
-_REPO_ROOT = str(Path(__file__).resolve().parent.parent)
-_REPLY = struct.Struct("<BI")  # status, payload size
-_REPLY_PCM, _REPLY_ERROR, _REPLY_UNAVAILABLE = 0, 1, 2
+REPO_ROOT = str(Path(__file__).resolve().parents[2])
+REPLY = struct.Struct("<BI")  # status, payload size
+REPLY_PCM, REPLY_ERROR, REPLY_UNAVAILABLE = 0, 1, 2
 
 
 def _serve_openjtalk() -> None:
@@ -272,13 +273,13 @@ def _serve_openjtalk() -> None:
     os.dup2(2, 1)
     for line in sys.stdin.buffer:
         try:
-            pcm = _speak_sentence(line.decode().rstrip("\n"), "ja")
-            status, payload = _REPLY_PCM, pcm.astype("<i2").tobytes()
+            pcm = speak_sentence(line.decode().rstrip("\n"), "ja")
+            status, payload = REPLY_PCM, pcm.astype("<i2").tobytes()
         except OfflineVoiceUnavailable as e:
-            status, payload = _REPLY_UNAVAILABLE, str(e).encode()
+            status, payload = REPLY_UNAVAILABLE, str(e).encode()
         except Exception as e:
-            status, payload = _REPLY_ERROR, f"{type(e).__name__}: {e}".encode()
-        replies.write(_REPLY.pack(status, len(payload)) + payload)
+            status, payload = REPLY_ERROR, f"{type(e).__name__}: {e}".encode()
+        replies.write(REPLY.pack(status, len(payload)) + payload)
         replies.flush()
 
 

@@ -1,10 +1,9 @@
 """The studio board: what the station is doing, for pages and the API, through Redis.
 
-The host publishes live events on pub/sub `radio24:events` (JSON with a `type` of `segment`,
-`floor` or `listeners`) and keeps the latest of each in the hash `radio24:state` (fields
-`segment`, `next`, `floor`, `listeners`, each a JSON string), so a page that connects late still
-sees the current state. It also renews `radio24:host:heartbeat:<room>` (JSON `{"sid", "at"}`,
-expiring after 3 s) so the keeper can tell a live host from a dead one.
+The host publishes live events (`contract.events`: segment, floor, now playing, listeners) on
+the pub/sub channel `Keys.events` and keeps the latest of each in the hash `Keys.state` (one
+JSON value per state field), so a page that connects late still sees the current state. The
+producers' files' verdict (`contract.events.PromptsStatus`) is kept in `Keys.prompts_status`.
 
 Live state is ephemeral and Redis may be down or hang: `show` and `prompts_status` never wait
 for Redis. They leave the latest value of each kind for one writer task, which sends what is
@@ -16,28 +15,21 @@ it is written.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from typing import Any
 
 import redis.asyncio as aioredis
 
+from contract.events import Event, PromptsStatus, dump, state_fields
+from contract.keys import Keys
 from core.outage import Outage, within
 
 log = logging.getLogger("radio24.board")
 
-EVENTS = "radio24:events"
-STATE = "radio24:state"
-PROMPTS_STATUS = "radio24:prompts:status"
-# The keeper (api/keeper.py) reads what hosts write: the heartbeat of the host on air (agent/
-# job.py renews it from a thread of its own) and each host worker's registration (a hash, "at").
-HEARTBEAT_KEY = "radio24:host:heartbeat:{room}"
-WORKER_KEY = "radio24:host:worker"
-
 
 class Board:
-    def __init__(self, redis: aioredis.Redis, *, timeout: float = 0.5) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, *, timeout: float = 0.5) -> None:
         self._redis = redis
+        self._keys = keys
         self.timeout = timeout
         self._last: dict[str, str] = {}  # kind -> the event last written
         self._pending: dict[str, tuple[str, dict[str, str]]] = {}  # kind -> (event, fields)
@@ -47,19 +39,16 @@ class Board:
             log, "board: redis unavailable, live state dropped", "board: redis answers again"
         )
 
-    async def show(
-        self, kind: str, value: Any, *, state_fields: dict[str, Any] | None = None
-    ) -> None:
-        """Publish `{"type": kind, **value}` and store each state field; repeats are skipped."""
-        fields = {k: json.dumps(v, ensure_ascii=False) for k, v in (state_fields or {}).items()}
-        event = json.dumps({"type": kind, **value}, ensure_ascii=False)
-        if kind not in self._pending and self._last.get(kind) == event:
+    async def show(self, event: Event) -> None:
+        """Publish the event and store its state fields; repeats are skipped."""
+        kind, text = event.type, dump(event)
+        if kind not in self._pending and self._last.get(kind) == text:
             return
-        self._pending[kind] = (event, fields)
+        self._pending[kind] = (text, state_fields(event))
         self._start()
 
-    async def prompts_status(self, status: dict[str, Any]) -> None:
-        self._prompts = json.dumps(status, ensure_ascii=False)
+    async def prompts_status(self, status: PromptsStatus) -> None:
+        self._prompts = status.model_dump_json()
         self._start()
 
     async def written(self) -> None:
@@ -102,9 +91,9 @@ class Board:
         async with self._redis.pipeline(transaction=False) as pipe:
             for event, fields in events.values():
                 if fields:
-                    pipe.hset(STATE, mapping=fields)
-                pipe.publish(EVENTS, event)
+                    pipe.hset(self._keys.state, mapping=fields)
+                pipe.publish(self._keys.events, event)
             if prompts is not None:
-                pipe.set(PROMPTS_STATUS, prompts)
+                pipe.set(self._keys.prompts_status, prompts)
             await pipe.execute()
         return True

@@ -23,22 +23,19 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal, TypeVar
 from uuid import UUID, uuid4
 
-import aiosql
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from core.outage import BoundedPool, within
+from db.queries import load
 
 log = logging.getLogger("radio24.aired")
 
-QUERIES = aiosql.from_path(
-    Path(__file__).resolve().parent.parent / "db" / "queries" / "host.sql", "apsycopg"
-)
+QUERIES = load("host.sql")
 
 T = TypeVar("T")
 Ref = UUID  # names one row of the as-aired log, made by the host before the row is written
@@ -222,7 +219,7 @@ class AiredLog:
         rows = await self._read("recent_lines", read)
         return list(reversed(rows)) if rows is not None else []
 
-    # --- posts: claimed, renewed and marked aired (for agent/posts.py) ----------------------
+    # --- posts: claimed, renewed and marked aired (for agent/store/posts.py) ----------------------
 
     async def claim_posts(
         self, claimer: str, n: int, lease_seconds: float, held: list[UUID]

@@ -1,12 +1,12 @@
 """The call-in desk: who is on air from the audience, and everything that follows from it.
 
-The floor (pure, `agent.floor`), the caller's microphone grant, the session's audio input and the
-Silero VAD that decides whether a press held speech all change together, under one lock, with a
-turn id: a quick tap whose release arrives while the grant is still on its way, a client retry,
-a caller leaving mid-grant, the maximum length, a caller who says nothing and a crash all end
-in the same state — floor free, microphone revoked, VAD stopped, pages told. Before a caller
-is heard, the on-air loop is pre-empted (its current line is cut), so the host never talks over
-a caller.
+The floor (pure, `agent.call_in.floor`), the caller's microphone grant, the session's audio input
+and the Silero VAD that decides whether a press held speech all change together, under one lock,
+with a turn id: a quick tap whose release arrives while the grant is still on its way, a client
+retry, a caller leaving mid-grant, the maximum length, a caller who says nothing and a crash all end
+in the same state — floor free, microphone revoked, VAD stopped, pages told. Before a caller is
+heard, the on-air loop is pre-empted (its current line is cut), so the host never talks over a
+caller.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ from livekit import api as lkapi
 from livekit import rtc
 from livekit.agents import AgentSession, vad
 
-from agent.floor import Floor, FloorError, FloorState, Turn, TurnEnd
-from agent.sessions import SessionKeeper
+from agent.call_in.floor import Floor, FloorError, FloorState, Turn, TurnEnd
 from agent.settings import HostSettings
+from agent.voice.sessions import SessionKeeper
+from contract.room import RPC_CANCEL_TURN, RPC_END_TURN, RPC_START_TURN
 
 log = logging.getLogger("radio24.call_in")
 
@@ -106,9 +107,9 @@ class CallInDesk:
 
     def register(self) -> None:
         me = self._room.local_participant
-        me.register_rpc_method("start_turn", self._rpc(self.start_turn))
-        me.register_rpc_method("end_turn", self._rpc(self.end_turn))
-        me.register_rpc_method("cancel_turn", self._rpc(self.cancel_turn))
+        me.register_rpc_method(RPC_START_TURN, self._rpc(self.start_turn))
+        me.register_rpc_method(RPC_END_TURN, self._rpc(self.end_turn))
+        me.register_rpc_method(RPC_CANCEL_TURN, self._rpc(self.cancel_turn))
 
     def _rpc(
         self, method: Callable[[str], Awaitable[dict[str, Any]]]

@@ -1,12 +1,10 @@
-"""The audio processor: everything the host puts on air leaves at one loudness under one ceiling.
+"""The live audio chain: everything the host puts on air leaves at one loudness under one ceiling.
 
 Listeners' players and streaming services expect about -16 LUFS integrated with true peaks at or
 below -1 dBTP (EBU R128 / AES TD1004); an AI voice, a producer's MP3 and a generated jingle each
-arrive at their own level. The pieces here bring them together, built on well-kept libraries:
+arrive at their own level (files are brought to it whole by `agent.audio.prepare`). The live
+pieces here bring the rest together, built on well-kept libraries:
 
-- `prepare` (files: music, jingles, beds, idents): PyAV decodes and resamples to 48 kHz mono,
-  pyloudnorm (ITU-R BS.1770-4) measures, a gain brings the file to the target and the true-peak
-  limiter holds the ceiling. CPU-bound: callers run it in a thread; `PreparedSounds` caches it.
 - `SpeechChain` (live voice, 10/20 ms blocks): a slow leveller toward the target (BS.1770
   K-weighting, gated so pauses do not pull the gain up) and the true-peak limiter.
 - `TalkLeveller`: a slow trim on the voice with its bed, so talk, pauses and bed included,
@@ -25,202 +23,23 @@ Pure signal processing: no LiveKit, no event loop, no clock. Blocks are numpy ar
 from __future__ import annotations
 
 import itertools
-import os
-import threading
-from collections import OrderedDict, deque
-from pathlib import Path
+from collections import deque
 
 import av
 import numpy as np
-import pyloudnorm
-from scipy.signal import lfilter, resample_poly
+from scipy.signal import lfilter
 
-SAMPLE_RATE = 48_000
-BLOCK = SAMPLE_RATE // 100  # 10 ms: the leveller's analysis step
-INT16_SCALE = 32768.0
+from agent.audio.measure import OVERSAMPLE, k_weighting, lufs_to_power, power_to_lufs
+from agent.audio.samples import BLOCK, SAMPLE_RATE, db_to_gain, to_float, to_int16
 
-_OVERSAMPLE = 4  # BS.1770-4 Annex 2: true peak is measured on a 4x oversampled signal
 # The limiter works on the oversampled signal; going back to 48 kHz can move a peak by a few
 # hundredths of a dB on speech and music (a few tenths on white noise), so it aims this far
 # under the ceiling. Measured in tests/unit/test_sound.py.
-_LIMIT_MARGIN_DB = 0.3
+LIMIT_MARGIN_DB = 0.3
 _LOOKAHEAD_MS = 5.0
 _RELEASE_MS = 80.0
 # The resampler holds back a few dozen samples; a primed output buffer keeps every block whole.
 _PRIME = 64
-
-
-# A prepared file lives in memory (48 kHz float32: 11.5 MB a minute); longer is a mistake.
-LONGEST_SECONDS = 30 * 60
-# A prepared file ends where it last reaches this level, plus a moment (see `trim_tail`).
-TAIL_FLOOR_DB = -50.0
-TAIL_KEEP = SAMPLE_RATE // 20  # 50 ms
-
-
-class MediaError(Exception):
-    """A file cannot be prepared for air; the message says why, for the as-aired log."""
-
-
-def db_to_gain(db: float) -> float:
-    return float(10.0 ** (db / 20.0))
-
-
-def to_float(block: np.ndarray) -> np.ndarray:
-    """int16 (LiveKit frames) or float blocks as float32 in [-1, 1)."""
-    if block.dtype == np.int16:
-        return block.astype(np.float32) / INT16_SCALE
-    return block.astype(np.float32, copy=False)
-
-
-def to_int16(block: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(block * INT16_SCALE), -32768, 32767).astype(np.int16)
-
-
-# ---------------------------------------------------------------------------------------------
-# Measurement
-
-
-def integrated_loudness(samples: np.ndarray, rate: int = SAMPLE_RATE) -> float:
-    """BS.1770-4 integrated loudness in LUFS (-inf for silence)."""
-    x = to_float(samples).astype(np.float64)
-    shortest = int(0.4 * rate) + 1  # one gating block
-    if x.size < shortest:
-        x = np.concatenate([x, np.zeros(shortest - x.size)])
-    return float(pyloudnorm.Meter(rate).integrated_loudness(x))
-
-
-def true_peak_db(samples: np.ndarray) -> float:
-    """The highest sample or inter-sample peak in dBTP (4x oversampled, in chunks)."""
-    x = to_float(samples)
-    if x.size == 0:
-        return float("-inf")
-    pad, step, peak = 64, 1 << 16, 0.0
-    for start in range(0, x.size, step):
-        lo, hi = max(0, start - pad), min(x.size, start + step + pad)
-        up = resample_poly(x[lo:hi].astype(np.float64), _OVERSAMPLE, 1)
-        inner = up[(start - lo) * _OVERSAMPLE : (min(x.size, start + step) - lo) * _OVERSAMPLE]
-        peak = max(peak, float(np.max(np.abs(inner))))
-    return 20.0 * np.log10(peak) if peak > 0 else float("-inf")
-
-
-# ---------------------------------------------------------------------------------------------
-# Files
-
-
-def decode(path: str | os.PathLike[str]) -> np.ndarray:
-    """Any file FFmpeg reads, as 48 kHz mono float32."""
-    pieces: list[np.ndarray] = []
-    samples, longest = 0, LONGEST_SECONDS * SAMPLE_RATE
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                raise MediaError("the file has no sound in it")
-            stream = container.streams.audio[0]
-            for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    pieces.append(out.to_ndarray().reshape(-1))
-                    samples += pieces[-1].size
-                if samples > longest:
-                    raise MediaError(f"the file is longer than {LONGEST_SECONDS // 60} minutes")
-            for out in resampler.resample(None):
-                pieces.append(out.to_ndarray().reshape(-1))
-    except (av.FFmpegError, OSError) as exc:
-        raise MediaError(f"the file cannot be decoded ({type(exc).__name__})") from exc
-    if not pieces:
-        raise MediaError("the file holds no sound")
-    return np.concatenate(pieces).astype(np.float32, copy=False)
-
-
-def prepare(
-    path: str | os.PathLike[str], target_lufs: float = -16.0, ceiling_dbtp: float = -1.0
-) -> np.ndarray:
-    """Decode a file and bring it to the station's loudness under its true-peak ceiling.
-
-    Returns 48 kHz mono float32. Raises `MediaError` for a file that cannot air (undecodable,
-    silent). Takes about a second per few minutes of audio: run it in a thread.
-    """
-    x = decode(path)
-    return trim_tail(normalise(x, target_lufs, ceiling_dbtp))
-
-
-def trim_tail(x: np.ndarray, floor_db: float = TAIL_FLOOR_DB) -> np.ndarray:
-    """`x` without the inaudible end of its tail: the next item starts where this one fades
-    under `floor_db` (10 ms RMS, dBFS, at the station's loudness) for good, as a playout
-    system's cue-out point does. The house band's tracks ring out for 3.5-3.8 s under -50 dBFS:
-    without this, every track ended in that much dead air. Only the end is trimmed: a
-    producer's `intro` seconds count from the file's start."""
-    n = x.size // BLOCK
-    if n == 0:
-        return x
-    rms = np.sqrt(np.mean(np.square(x[: n * BLOCK].reshape(n, BLOCK), dtype=np.float64), axis=1))
-    audible = np.flatnonzero(rms >= db_to_gain(floor_db))
-    if audible.size == 0:
-        return x
-    return x[: (int(audible[-1]) + 1) * BLOCK + TAIL_KEEP]  # a slice past the end is all of x
-
-
-def normalise(x: np.ndarray, target_lufs: float, ceiling_dbtp: float) -> np.ndarray:
-    """Gain to the target integrated loudness, then limit; repeat while limiting cost loudness."""
-    loudness = integrated_loudness(x)
-    if not np.isfinite(loudness) or loudness < -70:
-        raise MediaError("the file is silent")
-    gain_db = target_lufs - loudness
-    # A gain alone moves loudness and peak by exactly itself: most files need nothing else,
-    # and measuring once halves the time a cold track keeps the air waiting.
-    if true_peak_db(x) + gain_db <= ceiling_dbtp - _LIMIT_MARGIN_DB:
-        return (x * db_to_gain(gain_db)).astype(np.float32)
-    y = x
-    for _ in range(4):
-        y = (x * db_to_gain(gain_db)).astype(np.float32)
-        if true_peak_db(y) > ceiling_dbtp - _LIMIT_MARGIN_DB:
-            y = TruePeakLimiter(ceiling_dbtp).run(y)
-        reached = integrated_loudness(y)
-        if abs(reached - target_lufs) <= 0.2:
-            break
-        gain_db += target_lufs - reached
-    over = true_peak_db(y) - ceiling_dbtp
-    if over > 0:  # the last hundredths of a dB the oversampled limiter can leave
-        y = (y * db_to_gain(-over - 0.01)).astype(np.float32)
-    return y
-
-
-class PreparedSounds:
-    """Prepared files kept in memory, least recently used out first; safe across threads.
-
-    Keyed by path, modification time and size, so a producer's replaced file is prepared anew.
-    """
-
-    def __init__(
-        self, target_lufs: float = -16.0, ceiling_dbtp: float = -1.0, max_bytes: int = 256 << 20
-    ) -> None:
-        self.target_lufs = target_lufs
-        self.ceiling_dbtp = ceiling_dbtp
-        self.max_bytes = max_bytes
-        self._items: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, path: str | os.PathLike[str]) -> np.ndarray:
-        stat = Path(path).stat()
-        key = (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        sound = prepare(path, self.target_lufs, self.ceiling_dbtp)
-        sound.setflags(write=False)
-        with self._lock:
-            self._items[key] = sound
-            while sum(s.nbytes for s in self._items.values()) > self.max_bytes and self._items:
-                self._items.popitem(last=False)
-        return sound
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-# ---------------------------------------------------------------------------------------------
-# Live processing
 
 
 class TruePeakLimiter:
@@ -230,8 +49,8 @@ class TruePeakLimiter:
     """
 
     def __init__(self, ceiling_dbtp: float = -1.0, *, release_ms: float = _RELEASE_MS) -> None:
-        rate = SAMPLE_RATE * _OVERSAMPLE
-        limit = db_to_gain(ceiling_dbtp - _LIMIT_MARGIN_DB)
+        rate = SAMPLE_RATE * OVERSAMPLE
+        limit = db_to_gain(ceiling_dbtp - LIMIT_MARGIN_DB)
         graph = av.filter.Graph()
         source = graph.add_abuffer(
             format="flt", sample_rate=SAMPLE_RATE, layout="mono", time_base=f"1/{SAMPLE_RATE}"
@@ -334,7 +153,7 @@ class SpeechChain:
         self._settle = settle_db_per_s / 100
         self._settle_steps = int(settle_s * 100)
         self._alpha = 0.01 / window_s
-        self._b, self._a = _k_weighting()
+        self._b, self._a = k_weighting()
         self._zi = np.zeros(self._a.size - 1)
         self._recent: deque[float] = deque(maxlen=40)  # 400 ms of 10 ms powers: momentary
         self._recent_sum = 0.0
@@ -385,8 +204,8 @@ class SpeechChain:
         self._recent.append(power)
         self._recent_sum += power
         momentary = max(0.0, self._recent_sum) / len(self._recent)
-        loud = _lufs(momentary)
-        speech = loud > -55 and (self._level is None or loud > _lufs(self._level) - 20)
+        loud = power_to_lufs(momentary)
+        speech = loud > -55 and (self._level is None or loud > power_to_lufs(self._level) - 20)
         if speech:
             if self._level is None:
                 self._level = momentary
@@ -394,7 +213,7 @@ class SpeechChain:
                 alpha = self._alpha * (4 if self._active_steps < self._settle_steps else 1)
                 self._level += alpha * (momentary - self._level)
             self._active_steps += 1
-            want = self.target_lufs - _lufs(self._level)
+            want = self.target_lufs - power_to_lufs(self._level)
             want = min(self.max_gain_db, max(-self.max_gain_db, want))
             rate = self._settle if self._active_steps < self._settle_steps else self._slew
             self._gain_db += min(rate, max(-rate, want - self._gain_db))
@@ -440,8 +259,8 @@ class TalkLeveller:
         self.max_gain_db = max_gain_db
         self._slew = slew_db_per_s / 100  # dB per 10 ms
         self._least = int(least_s * 10)  # gated blocks before the first move
-        self._active = _power(target_lufs - active_lu)
-        self._b, self._a = _k_weighting()
+        self._active = lufs_to_power(target_lufs - active_lu)
+        self._b, self._a = k_weighting()
         self._zi = np.zeros(self._a.size - 1)
         self._steps: deque[float] = deque(maxlen=40)  # 10 ms powers: one 400 ms block
         self._blocks: deque[float] = deque(maxlen=int(window_s * 10))  # audible block powers
@@ -460,7 +279,7 @@ class TalkLeveller:
         """The talk as it aired over the window, without the trim (-inf before there is
         enough)."""
         gated = self._gated()
-        return _lufs(gated) if gated is not None else float("-inf")
+        return power_to_lufs(gated) if gated is not None else float("-inf")
 
     def level(self, talk: np.ndarray) -> np.ndarray:
         """The talk trimmed (float32). The gain moves 0.005 dB per 10 ms at most: far too
@@ -478,12 +297,12 @@ class TalkLeveller:
         self._count += 1
         if self._count % 10 == 0 and len(self._steps) == self._steps.maxlen:  # every 100 ms
             block = sum(self._steps) / len(self._steps)
-            if block > _power(-70.0):
+            if block > lufs_to_power(-70.0):
                 self._blocks.append(block)
             gated = self._gated()
             self._moving = gated is not None and block * self._gain**2 > self._active
             if self._moving and gated is not None:
-                want = self.target_lufs - _lufs(gated)
+                want = self.target_lufs - power_to_lufs(gated)
                 self._want = min(self.max_gain_db, max(-self.max_gain_db, want))
         if self._moving:
             self._gain_db += min(self._slew, max(-self._slew, self._want - self._gain_db))
@@ -495,22 +314,6 @@ class TalkLeveller:
         blocks = np.fromiter(self._blocks, float, len(self._blocks))
         passed = blocks[blocks > np.mean(blocks) / 10.0] if blocks.size else blocks  # -10 LU
         return float(np.mean(passed)) if passed.size >= self._least else None
-
-
-def _lufs(power: float) -> float:
-    return -0.691 + 10.0 * np.log10(power) if power > 0 else float("-inf")
-
-
-def _power(lufs: float) -> float:
-    return float(10.0 ** ((lufs + 0.691) / 10.0))
-
-
-def _k_weighting() -> tuple[np.ndarray, np.ndarray]:
-    """pyloudnorm's two BS.1770 K-weighting stages as one filter, to run block by block."""
-    meter = pyloudnorm.Meter(SAMPLE_RATE)
-    shelf, high_pass = meter._filters["high_shelf"], meter._filters["high_pass"]
-    b = np.convolve(shelf.b, high_pass.b) * shelf.passband_gain * high_pass.passband_gain
-    return b, np.convolve(shelf.a, high_pass.a)
 
 
 class BedMixer:

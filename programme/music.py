@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from agent.media import MediaItem, MediaLibrary, music_line
-from agent.prompts import MUSIC_KINDS, Problem, Programme, Segment, _Problems
+from programme.media import MediaItem, MediaLibrary, music_line
+from programme.model import MUSIC_KINDS, Problem, Programme, Segment
+from programme.reader import Problems
 
 Clock = Callable[[], datetime]
 
@@ -293,7 +294,7 @@ def capacity_problems(
 ) -> list[Problem]:
     """Segments that ask for more music than their pieces can give without repeating a file
     within the repeat window: they would air less music than asked."""
-    problems = _Problems()
+    problems = Problems()
     window_s = repeat_window.total_seconds()
     for sid, segment in sorted(programme.segments.items()):
         share = segment.music.share
