@@ -27,8 +27,8 @@ from api.passwords import PasswordChecker, dummy_hash
 from api.screener import Screener
 from api.settings import ApiSettings
 from contract.keys import Keys
-from core.outage import BoundedPool
 from db.memory import LocalEmbedder, MemoryStore, OpenAIEmbedder, keep_embedding
+from db.pool import BoundedPool
 
 log = logging.getLogger("radio24.api")
 

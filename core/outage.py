@@ -4,7 +4,7 @@ The host's post queue and the embedding worker retry forever; they should say on
 is down and once that it is back, not every tick, and must never swallow their own cancellation
 (some client libraries turn a cancel into another exception). `within` bounds one call to a part
 that may hang (a stopped Redis or Postgres accepts connections and never answers);
-`BoundedPool` does the same for taking a connection from a psycopg pool.
+`db.pool.BoundedPool` does the same for taking a connection from a psycopg pool.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
-
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 T = TypeVar("T")
 
@@ -70,7 +68,12 @@ async def within(seconds: float, step: Callable[[], Awaitable[T]]) -> T:
 
 def _abandon(task: asyncio.Task[T]) -> None:
     task.cancel()
-    _abandoned.add(task)  # type: ignore[arg-type]
+    keep_until_done(task)
+
+
+def keep_until_done(task: asyncio.Task[Any]) -> None:
+    """Hold a task no one awaits until it ends (the loop keeps only weak references)."""
+    _abandoned.add(task)
     task.add_done_callback(_forget)
 
 
@@ -78,39 +81,3 @@ def _forget(task: asyncio.Task[object]) -> None:
     _abandoned.discard(task)
     if not task.cancelled():
         task.exception()  # retrieved: an abandoned step's error is not news
-
-
-class BoundedPool(AsyncConnectionPool):
-    """A psycopg pool whose checkout (with its liveness check) is bounded in time.
-
-    A frozen Postgres passes no connection check and never fails one either: the check waits
-    for ever. Here the wait ends after the pool's `timeout` with `PoolTimeout`, as for a
-    Postgres that is down; a connection the abandoned checkout gets later goes back to the pool.
-    """
-
-    async def getconn(self, timeout: float | None = None) -> Any:  # noqa: ASYNC109 (the pool API)
-        wait = self.timeout if timeout is None else timeout
-        task = asyncio.ensure_future(super().getconn(wait))
-        try:
-            done, _ = await asyncio.wait({task}, timeout=wait + 0.25)
-        except asyncio.CancelledError:
-            self._let_go(task)
-            raise
-        if not done:
-            self._let_go(task)
-            raise PoolTimeout(f"no database connection within {wait:.1f} s")
-        return task.result()
-
-    def _let_go(self, task: asyncio.Task[Any]) -> None:
-        task.cancel()
-
-        def returned(t: asyncio.Task[Any]) -> None:
-            if t.cancelled() or t.exception() is not None:
-                return
-            back = asyncio.ensure_future(self.putconn(t.result()))
-            _abandoned.add(back)  # type: ignore[arg-type]
-            back.add_done_callback(_forget)
-
-        _abandoned.add(task)
-        task.add_done_callback(_forget)
-        task.add_done_callback(returned)

@@ -30,7 +30,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from core.outage import BoundedPool, within
+from core.outage import within
+from db.pool import BoundedPool
 from db.queries import load
 
 log = logging.getLogger("radio24.aired")
