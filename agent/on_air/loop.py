@@ -201,8 +201,13 @@ class OnAirLoop:
             if ready and time.monotonic() - self._quiet_since >= gap:
                 return
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 0.1)
+            # asyncio.wait, not wait_for: on 3.11 wait_for drops a cancel that arrives as the
+            # wake event is set, and the loop ran on after the job had stopped it.
+            waiter = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait({waiter}, timeout=0.1)
+            finally:
+                waiter.cancel()
 
     async def _one_step(self) -> None:
         self._segue = False

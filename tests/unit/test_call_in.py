@@ -17,10 +17,10 @@ import pytest
 from livekit import api as lkapi
 from pydantic import SecretStr
 
-from agent.call_in import CallInDesk, CallRefused
-from agent.floor import Floor, FloorBusy, FloorState, NotHolder, Turn, TurnEnd
-from agent.sessions import SessionKeeper
+from agent.call_in.desk import CallInDesk, CallRefused
+from agent.call_in.floor import Floor, FloorBusy, FloorState, NotHolder, Turn, TurnEnd
 from agent.settings import HostSettings
+from agent.voice.sessions import SessionKeeper
 from tests.fakes.clock import FakeClock
 from tests.fakes.loop import run_in_virtual_time
 from tests.fakes.room import FakeLiveKitAPI, FakeRoom, FakeRoomService

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from livekit import rtc
 
-from agent.sound import true_peak_db
-from agent.transmitter import BLOCK, CODEC_HEADROOM_DB, RATE, Transmitter, VoiceFeed
+from agent.audio.measure import true_peak_db
+from agent.audio.transmitter import BLOCK, CODEC_HEADROOM_DB, RATE, Transmitter, VoiceFeed
 from tests.fakes.room import FakeRoom
 
 VOICE_HZ, BED_HZ, TRACK_HZ = 1000, 200, 300

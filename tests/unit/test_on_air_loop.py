@@ -8,20 +8,20 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from pydantic import SecretStr
 
-from agent.breaker import ModelBreaker
-from agent.call_in import CallInDesk
-from agent.director import ProgramDirector
-from agent.display import Display
-from agent.floor import Floor, FloorState
-from agent.on_air import CALLER_THANKS, OnAirLoop
-from agent.posts import PostQueue
-from agent.prompts import Persona, Programme, Schedule, Segment, Slot, Station, StationIdRule
-from agent.sessions import SessionKeeper
+from agent.call_in.desk import CallInDesk
+from agent.call_in.floor import Floor, FloorState
+from agent.on_air.display import Display
+from agent.on_air.lines import CALLER_THANKS
+from agent.on_air.loop import OnAirLoop
 from agent.settings import HostSettings
-from agent.voice import Voice
+from agent.store.posts import PostQueue
+from agent.voice.breaker import ModelBreaker
+from agent.voice.sessions import SessionKeeper
+from agent.voice.voice import Voice
+from programme.director import ProgramDirector
+from programme.model import Persona, Programme, Schedule, Segment, Slot, Station, StationIdRule
 from tests.fakes.clock import FakeClock
 from tests.fakes.room import FakeLiveKitAPI, FakeRoom
 from tests.fakes.session import FakeAir, FakeSession, FakeTTS, Reply, running, stop, until
@@ -184,11 +184,6 @@ async def test_nothing_airs_without_listeners() -> None:
         await until(lambda: s.lines_started() == 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Python 3.11's asyncio.wait_for (OnAirLoop._may_speak) drops a cancel that arrives "
-    "as the loop's wake event is set: the loop runs on after the job stopped it",
-)
 async def test_a_stop_that_comes_as_a_listener_joins_stops_the_loop() -> None:
     s = Station24()
     s.room.leave("listener")

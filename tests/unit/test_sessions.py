@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from livekit.agents import AgentSession, ErrorEvent, llm
 
-from agent.host import Host
-from agent.sessions import SUMMARY_HEADER, SessionKeeper
+from agent.audio.transmitter import VoiceFeed
 from agent.settings import HostSettings
-from agent.transmitter import VoiceFeed
+from agent.voice.host import Host
+from agent.voice.sessions import SUMMARY_HEADER, SessionKeeper
 from tests.fakes.loop import run_in_virtual_time
 from tests.fakes.room import FakeRoom
 from tests.fakes.session import until

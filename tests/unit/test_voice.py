@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from agent.breaker import BreakerState, ModelBreaker
-from agent.sessions import SessionKeeper
 from agent.settings import HostSettings
-from agent.voice import Line, Voice
+from agent.voice.breaker import BreakerState, ModelBreaker
+from agent.voice.sessions import SessionKeeper
+from agent.voice.voice import Line, Voice
 from tests.fakes.clock import FakeClock
 from tests.fakes.loop import run_in_virtual_time
 from tests.fakes.room import FakeRoom
