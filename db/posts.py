@@ -89,7 +89,7 @@ class Reviewed:
 
 @dataclass(frozen=True)
 class ClaimedPost:
-    """A queued post a host now holds (the fields of the host's `QueuedPost`)."""
+    """A queued post a host now holds, to air."""
 
     id: UUID
     text: str

@@ -31,6 +31,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from core.outage import within
+from db import posts
 from db.pool import BoundedPool
 from db.queries import load
 
@@ -76,15 +77,6 @@ def open_pool(database_url: str, *, timeout: float = 1.5) -> AsyncConnectionPool
             "options": "-c statement_timeout=5000 -c idle_in_transaction_session_timeout=10000",
         },
     )
-
-
-@dataclass(frozen=True)
-class QueuedPost:
-    id: UUID
-    text: str
-    author: str
-    author_id: UUID
-    created_at: datetime
 
 
 @dataclass
@@ -224,38 +216,25 @@ class AiredLog:
 
     async def claim_posts(
         self, claimer: str, n: int, lease_seconds: float, held: list[UUID]
-    ) -> list[QueuedPost] | None:
+    ) -> list[posts.ClaimedPost] | None:
         """Up to `n` queued posts, oldest first, now claimed by `claimer`; None when down."""
 
-        async def claim(conn: Conn) -> list[QueuedPost]:
-            rows = [
-                QueuedPost(**r)
-                async for r in QUERIES.claim_posts(
-                    conn, claimer=claimer, n=n, lease_seconds=lease_seconds, held=held
-                )
-            ]
-            return sorted(rows, key=lambda p: (p.created_at, str(p.id)))
-
-        return await self._read("claim_posts", claim)
+        return await self._read(
+            "claim_posts", lambda c: posts.claim(c, claimer, n, lease_seconds, held)
+        )
 
     async def renew_claims(
         self, claimer: str, ids: list[UUID], lease_seconds: float
     ) -> set[UUID] | None:
         """The posts among `ids` still queued and still ours (lease extended); None when down."""
 
-        async def renew(conn: Conn) -> set[UUID]:
-            return {
-                r["id"]
-                async for r in QUERIES.renew_claims(
-                    conn, claimer=claimer, ids=ids, lease_seconds=lease_seconds
-                )
-            }
-
-        return await self._read("renew_claims", renew)
+        return await self._read(
+            "renew_claims", lambda c: posts.renew_claims(c, claimer, ids, lease_seconds)
+        )
 
     async def release_claims(self, claimer: str) -> bool:
         async def release(conn: Conn) -> bool:
-            await QUERIES.release_claims(conn, claimer=claimer)
+            await posts.release_claims(conn, claimer)
             return True
 
         return bool(await self._read("release_claims", release, probe=True))
@@ -266,21 +245,17 @@ class AiredLog:
         ref: Ref,
         *,
         aired_at: datetime,
-        after: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+        after: Callable[[posts.AiredPost], Awaitable[None]] | None = None,
     ) -> Marked:
         """Mark a post aired by the utterance `ref`: `aired` now, `spooled` for later, `gone`
         when it was no longer queued (aired before, hidden), `lost` if it could not be kept.
-        `after` is told the post's row once it is marked (now or from the spool)."""
+        `after` is told the post once it is marked (now or from the spool)."""
 
-        async def told(row: Any) -> None:
-            if row is not None and after is not None:
-                await after(dict(row))
+        async def told(aired: posts.AiredPost | None) -> None:
+            if aired is not None and after is not None:
+                await after(aired)
 
-        write = _Write(
-            "mark_aired",
-            lambda c: QUERIES.mark_post_aired(c, id=post_id, ref=ref, aired_at=aired_at),
-            told,
-        )
+        write = _Write("mark_aired", lambda c: posts.mark_aired(c, post_id, ref, aired_at), told)
         outcome, row = await self._write(write)
         if outcome == "written":
             return "aired" if row is not None else "gone"

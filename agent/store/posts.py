@@ -27,10 +27,11 @@ from uuid import UUID
 
 import redis.asyncio as aioredis
 
-from agent.store.aired import AiredLog, QueuedPost, Ref
+from agent.store.aired import AiredLog, Ref
 from contract.events import PostStatusEvent, dump
 from contract.keys import Keys
 from core.outage import Outage, within
+from db.posts import AiredPost, ClaimedPost
 
 log = logging.getLogger("radio24.posts")
 
@@ -41,7 +42,7 @@ TAKEN_MAX_SECONDS = 300.0  # a post taken this long ago and never aired nor put 
 
 @dataclass(frozen=True)
 class Post:
-    post: QueuedPost
+    post: ClaimedPost
 
     @property
     def quoted(self) -> str:
@@ -197,9 +198,9 @@ class PostQueue:
         if rest > 0 and self._redis_outage.down:  # refused at once: wait out the interval
             await asyncio.sleep(rest)
 
-    async def _tell_listener(self, row: dict[str, Any]) -> None:
+    async def _tell_listener(self, aired: AiredPost) -> None:
         event = PostStatusEvent(
-            post_id=str(row["id"]), listener_id=str(row["author_id"]), status="aired"
+            post_id=str(aired.id), listener_id=str(aired.author_id), status="aired"
         )
 
         async def publish() -> None:
