@@ -8,7 +8,7 @@ pickling.
 
 from __future__ import annotations
 
-from livekit.agents import AgentServer, JobContext, JobProcess, JobRequest, cli
+from livekit.agents import NOT_GIVEN, AgentServer, JobContext, JobProcess, JobRequest, cli
 
 from agent.job import run_host
 from agent.settings import HostSettings
@@ -40,7 +40,9 @@ def prewarm(proc: JobProcess) -> None:
         from livekit.plugins import openai
 
         # Building a model (no connection yet) imports the Realtime types (~2 s on a busy box).
-        openai.realtime.RealtimeModel(api_key="prewarm", base_url=settings.openai_base_url)
+        openai.realtime.RealtimeModel(
+            api_key="prewarm", base_url=settings.openai_base_url or NOT_GIVEN
+        )
 
 
 def _never_loaded() -> float:

@@ -166,7 +166,7 @@ class SessionKeeper:
             model=s.realtime_model,
             voice=s.realtime_voice,
             api_key=key.get_secret_value() if key else None,
-            base_url=s.openai_base_url,
+            base_url=s.openai_base_url or NOT_GIVEN,  # None would override OpenAI's URL
             # The plugin recycles its socket this often (below OpenAI's 60-minute cap) and
             # replays the context each time: `truncation` keeps that context bounded.
             max_session_duration=s.realtime_socket_minutes * 60,

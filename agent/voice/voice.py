@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 from livekit import rtc
-from livekit.agents import AgentSession, APIConnectOptions, llm
+from livekit.agents import NOT_GIVEN, AgentSession, APIConnectOptions, llm
 from livekit.agents.voice import SpeechHandle
 
 from agent.audio.transmitter import RATE, Transmitter
@@ -402,7 +402,7 @@ def probe_model(settings: HostSettings) -> Callable[[], llm.RealtimeModel]:
         return openai.realtime.RealtimeModel(
             model=settings.realtime_model,
             api_key=key.get_secret_value() if key else None,
-            base_url=settings.openai_base_url,
+            base_url=settings.openai_base_url or NOT_GIVEN,
             conn_options=probe_conn_options(),
         )
 

@@ -180,3 +180,19 @@ async def test_a_cancelled_line_stops_on_air_at_once() -> None:
         await speaking
     assert b.session.handles[0].interrupted
     assert b.breaker.state is BreakerState.CLOSED  # a press is not a model failure
+
+
+def test_with_a_key_and_no_base_url_the_model_talks_to_openai() -> None:
+    """An unset OPENAI_BASE_URL must not reach the plugin as None: it overrode OpenAI's own
+    URL, so a production host with a real key could never reach the model (found by mypy).
+    The plugin has no public accessor for its URL; `_opts` is read here only."""
+    from livekit.plugins.openai.realtime.realtime_model import OPENAI_BASE_URL
+
+    from agent.voice.voice import probe_model
+
+    booth = Booth()
+    assert booth.settings.openai_base_url is None
+    session_model = booth.sessions._model()
+    assert session_model is not None
+    for model in (session_model, probe_model(booth.settings)()):
+        assert model._opts.base_url == OPENAI_BASE_URL  # type: ignore[attr-defined]
