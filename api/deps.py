@@ -27,43 +27,43 @@ from db.memory import MemoryStore
 
 
 def _settings(conn: HTTPConnection) -> ApiSettings:
-    return conn.app.state.settings  # type: ignore[no-any-return]
+    return conn.app.state.settings
 
 
 def _keys(conn: HTTPConnection) -> Keys:
-    return conn.app.state.keys  # type: ignore[no-any-return]
+    return conn.app.state.keys
 
 
 def _metrics(conn: HTTPConnection) -> Metrics:
-    return conn.app.state.metrics  # type: ignore[no-any-return]
+    return conn.app.state.metrics
 
 
 def _pool(conn: HTTPConnection) -> AsyncConnectionPool:
-    return conn.app.state.pool  # type: ignore[no-any-return]
+    return conn.app.state.pool
 
 
 def _redis(conn: HTTPConnection) -> aioredis.Redis:
-    return conn.app.state.redis  # type: ignore[no-any-return]
+    return conn.app.state.redis
 
 
 def _hub(conn: HTTPConnection) -> EventHub:
-    return conn.app.state.hub  # type: ignore[no-any-return]
+    return conn.app.state.hub
 
 
 def _memory(conn: HTTPConnection) -> MemoryStore | None:
-    return conn.app.state.memory  # type: ignore[no-any-return]
+    return conn.app.state.memory
 
 
 def _mailbag(conn: HTTPConnection) -> Mailbag:
-    return conn.app.state.mailbag  # type: ignore[no-any-return]
+    return conn.app.state.mailbag
 
 
 def _screener(conn: HTTPConnection) -> Screener:
-    return conn.app.state.screener  # type: ignore[no-any-return]
+    return conn.app.state.screener
 
 
 def _passwords(conn: HTTPConnection) -> PasswordChecker:
-    return conn.app.state.passwords  # type: ignore[no-any-return]
+    return conn.app.state.passwords
 
 
 SettingsDep = Annotated[ApiSettings, Depends(_settings)]

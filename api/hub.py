@@ -154,7 +154,7 @@ class EventHub:
         fields = state_fields(event) if event.type in PUBLIC else {}
         if fields:
             with contextlib.suppress(*REDIS_DOWN):
-                await self.redis.hset(self.keys.state, mapping=fields)
+                await self.redis.hset(self.keys.state, mapping=fields)  # type: ignore[arg-type]
 
     async def publish(self, event: Event) -> bool:
         """`publish` on this station's channel."""

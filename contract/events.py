@@ -10,6 +10,7 @@ TypeScript types are generated from their JSON schema (`event_schema()`).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -149,8 +150,9 @@ def state_fields(event: Event) -> dict[str, str]:
     return {}
 
 
-def snapshot(state: dict[str, str]) -> Snapshot:
+def snapshot(raw: Mapping[str | bytes, str | bytes]) -> Snapshot:
     """The snapshot from the state hash; a field that is stale or foreign is left out (None)."""
+    state = {k.decode() if isinstance(k, bytes) else k: v for k, v in raw.items()}
     clean: dict[str, Any] = {}
     for name in STATE_FIELDS:
         if name not in state:

@@ -327,7 +327,7 @@ def _read_segment(root: Path, file: str, sid: str, problems: Problems) -> Segmen
             "write the instructions for this segment below the front matter",
         )
     check_placeholders(doc.body, file, doc.body_line, problems)
-    if len(problems) > before:
+    if len(problems) > before or not isinstance(length, int):
         return None
     return Segment(sid, title, style, length, fallback, posts, doc.body.strip(), music)
 

@@ -159,14 +159,14 @@ def scan(
                 )
     items = []
     for path in audio:
-        described: dict[str, Any] = {}
+        settings: dict[str, Any] = {}
         # Folder settings apply below the folder too; the nearest folder wins, then the file.
         for parent in reversed([p for p in path.parents if p == root or root in p.parents]):
-            described.update(sidecars.get(parent, {}))
+            settings.update(sidecars.get(parent, {}))
         entry = files_named.get(path.parent, {}).get(path.name)
         if entry is not None:
-            described.update(entry[0])
-        item = _read_item(prompts_root, root, path, described, problems)
+            settings.update(entry[0])
+        item = _read_item(prompts_root, root, path, settings, problems)
         if item is not None:
             items.append(item)
     return MediaLibrary(root, tuple(items), tuple(problems))

@@ -331,6 +331,7 @@ def compose(piece: Piece) -> np.ndarray:
 
 def ident(kind: str) -> np.ndarray:
     """The station's sonic logo: four bell notes rising to the tonic over a swelling pad."""
+    notes: tuple[int, ...]
     if kind == "night":
         notes, pad_tones, gap, total = (57, 64, 69, 72), (45, 52, 57, 60), 0.42, 5.0
     elif kind == "sting":

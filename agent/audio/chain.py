@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from fractions import Fraction
 
 import av
 import numpy as np
@@ -53,7 +54,7 @@ class TruePeakLimiter:
         limit = db_to_gain(ceiling_dbtp - LIMIT_MARGIN_DB)
         graph = av.filter.Graph()
         source = graph.add_abuffer(
-            format="flt", sample_rate=SAMPLE_RATE, layout="mono", time_base=f"1/{SAMPLE_RATE}"
+            format="flt", sample_rate=SAMPLE_RATE, layout="mono", time_base=Fraction(1, SAMPLE_RATE)
         )
         chain = [
             source,
@@ -476,11 +477,12 @@ class Fader:
     def apply(self, block: np.ndarray) -> np.ndarray:
         x = to_float(block)
         n = x.size
+        out: np.ndarray
         if self.done:
             out = x * np.float32(self.gain)
         else:
             direction = 1.0 if self._target > self.gain else -1.0
-            ramp = self.gain + direction * self._step * np.arange(1, n + 1)
+            ramp: np.ndarray = self.gain + direction * self._step * np.arange(1, n + 1)
             ramp = (
                 np.minimum(ramp, self._target) if direction > 0 else np.maximum(ramp, self._target)
             )

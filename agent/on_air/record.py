@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from livekit.agents import SessionUsageUpdatedEvent, UserInputTranscribedEvent
+from livekit.agents.metrics import LLMModelUsage
 
 from agent.call_in.floor import Turn
 from agent.store.aired import AiredLog
@@ -170,7 +171,7 @@ class AsAiredRecord:
 
     def on_usage(self, ev: SessionUsageUpdatedEvent) -> None:
         for usage in ev.usage.model_usage:
-            if getattr(usage, "type", "") != "llm_usage":
+            if not isinstance(usage, LLMModelUsage):
                 continue
             now = (
                 usage.input_audio_tokens,

@@ -359,7 +359,7 @@ class AiredLog:
         if self._down and not probe and time.monotonic() - self._tried_at < PROBE_EVERY:
             return None
         try:
-            return await self._attempt(_Write(name, run))  # type: ignore[no-any-return]
+            return await self._attempt(_Write(name, run))
         except TRANSIENT as exc:
             self._failed(name, exc)
         except Exception as exc:

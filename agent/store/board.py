@@ -71,9 +71,12 @@ class Board:
             events, self._pending = self._pending, {}
             prompts, self._prompts = self._prompts, None
 
-            sent = await self._outage.attempt(
-                lambda e=events, p=prompts: within(self.timeout, lambda: self._send(e, p))
-            )
+            async def send(
+                e: dict[str, tuple[str, dict[str, str]]] = events, p: str | None = prompts
+            ) -> bool:
+                return await within(self.timeout, lambda: self._send(e, p))
+
+            sent = await self._outage.attempt(send)
             if sent:
                 for kind, (event, _) in events.items():
                     self._last[kind] = event
@@ -91,7 +94,7 @@ class Board:
         async with self._redis.pipeline(transaction=False) as pipe:
             for event, fields in events.values():
                 if fields:
-                    pipe.hset(self._keys.state, mapping=fields)
+                    pipe.hset(self._keys.state, mapping=fields)  # type: ignore[arg-type]
                 pipe.publish(self._keys.events, event)
             if prompts is not None:
                 pipe.set(self._keys.prompts_status, prompts)

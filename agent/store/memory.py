@@ -76,7 +76,8 @@ def _opener(settings: StationSettings) -> Callable[[], Awaitable[MemoryStore]]:
                     settings.database_url.get_secret_value(), min_size=0, max_size=1, open=False
                 )
                 await pool.open()
-                key = settings.openai_api_key.get_secret_value() if not settings.offline else None
+                secret = None if settings.offline else settings.openai_api_key
+                key = secret.get_secret_value() if secret is not None else None
                 store.append(MemoryStore(pool, embedder_for(key, settings.openai_base_url)))
             return store[0]
 

@@ -185,7 +185,7 @@ class PostQueue:
         block_ms = max(1, round(block * 1000))
 
         async def ring() -> Any:
-            rung = {self._keys.posts: self._rung_at}
+            rung: dict[Any, Any] = {self._keys.posts: self._rung_at}  # redis-py's key type
             return await self._redis.xread(rung, count=100, block=block_ms)
 
         got = await self._redis_outage.attempt(

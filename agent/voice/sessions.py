@@ -159,6 +159,9 @@ class SessionKeeper:
         if self.offline:
             return None
         from livekit.plugins import openai
+        from openai.types.realtime.realtime_truncation_retention_ratio import (
+            RealtimeTruncationRetentionRatio,
+        )
 
         s = self._settings
         key = s.openai_api_key
@@ -170,7 +173,9 @@ class SessionKeeper:
             # The plugin recycles its socket this often (below OpenAI's 60-minute cap) and
             # replays the context each time: `truncation` keeps that context bounded.
             max_session_duration=s.realtime_socket_minutes * 60,
-            truncation={"type": "retention_ratio", "retention_ratio": 0.5},
+            truncation=RealtimeTruncationRetentionRatio(
+                type="retention_ratio", retention_ratio=0.5
+            ),
             conn_options=APIConnectOptions(
                 max_retry=s.realtime_max_retry,
                 retry_interval=s.realtime_retry_interval,
