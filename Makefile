@@ -69,8 +69,9 @@ run: setup
 	@$(BIN)/radio24 run
 
 test: setup
-	@$(BIN)/ruff check .
+	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory audit
+	@echo "==> the pages' unit tests (node --test)"
 	@cd web && npm test --silent
 	@$(BIN)/python -m pytest
 
@@ -101,9 +102,14 @@ test-unit: $(VENV)/.installed
 test-web: web/dist/.built
 	@cd web && npm test --silent
 
+# The house keeps its shape: style, formatting, the floors and no import cycle
+# (import-linter, pyproject.toml), and types (mypy over the project's packages).
 lint: $(VENV)/.installed
+	@echo "==> ruff (lint, format), import contracts, mypy"
 	@$(BIN)/ruff check .
-	@$(BIN)/ruff format --check . || true
+	@$(BIN)/ruff format --check .
+	@$(BIN)/lint-imports --no-cache
+	@$(BIN)/mypy
 
 migrate: $(VENV)/.installed
 	@$(BIN)/radio24 migrate

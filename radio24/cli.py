@@ -1,11 +1,11 @@
 """`radio24` — the station's command line.
 
-    radio24 run                 run the whole station (what `make run` calls)
-    radio24 migrate             apply database migrations
-    radio24 prompts check [DIR] validate the producers' prompt files
-    radio24 media make [DIR]    synthesise the default station's music, idents and bed
-    radio24 producer add NAME   create a producer (asks for the password)
-    radio24 part NAME           run one part in the foreground (used by `radio24 run`)
+radio24 run                 run the whole station (what `make run` calls)
+radio24 migrate             apply database migrations
+radio24 prompts check [DIR] validate the producers' prompt files
+radio24 media make [DIR]    synthesise the default station's music, idents and bed
+radio24 producer add NAME   create a producer (asks for the password)
+radio24 part NAME           run one part in the foreground (used by `radio24 run`)
 """
 
 from __future__ import annotations

@@ -40,9 +40,7 @@ async def test_a_listener_cannot_rewrite_or_add_captions(web: Web) -> None:
     page = await web.listen("Mio")
     host = await _join(web, _host_token(web))  # stands in for the host's identity
     spoofer_who = await web.api.listener("Mallory")
-    grant = (
-        await web.api.client.post("/api/livekit/token", headers=spoofer_who.headers)
-    ).json()
+    grant = (await web.api.client.post("/api/livekit/token", headers=spoofer_who.headers)).json()
     assert grant["host_identity"] == "host"
     spoofer = await _join(web, grant["token"])
     try:

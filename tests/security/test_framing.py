@@ -18,9 +18,10 @@ async def test_another_origin_cannot_frame_the_studio(web: Web) -> None:
         assert "frame-ancestors 'none'" in csp, path
         assert resp.headers.get("x-frame-options") == "DENY", path
         assert resp.headers.get("x-content-type-options") == "nosniff", path
-    assert "script-src 'self'" in (await web.api.client.get("/studio")).headers[
-        "content-security-policy"
-    ]
+    assert (
+        "script-src 'self'"
+        in (await web.api.client.get("/studio")).headers["content-security-policy"]
+    )
 
     page = await web.open("/studio", phone=False)  # the studio itself renders
     await page.wait_for_selector("#username")

@@ -55,9 +55,7 @@ async def test_staff_names_do_not_show_in_the_status(api: Api) -> None:
     free = await api.client.post("/api/session", json={"nickname": "zelda"})
     assert taken.status_code == free.status_code == 201
     wrong = await api.client.post("/api/auth/login", json={"username": "alice", "password": "x"})
-    unknown = await api.client.post(
-        "/api/auth/login", json={"username": "nobody", "password": "x"}
-    )
+    unknown = await api.client.post("/api/auth/login", json={"username": "nobody", "password": "x"})
     assert (wrong.status_code, wrong.json()) == (unknown.status_code, unknown.json())
 
 

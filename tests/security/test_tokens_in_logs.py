@@ -90,7 +90,7 @@ async def test_no_credential_reaches_the_api_log(
         proc.terminate()
         proc.wait(20)
     text = log.read_text()
-    assert 'WebSocket /api/ws?ticket=[redacted]' in text, text[-3000:]
+    assert "WebSocket /api/ws?ticket=[redacted]" in text, text[-3000:]
     assert "POST /api/auth/login" in text  # the access log is on: its lines were scrubbed
     for secret in secrets_seen:
         assert secret not in text
