@@ -13,10 +13,13 @@ import redis.asyncio as aioredis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from agent.on_air.display import Display
+from agent.store.board import Board
 from api.auth import Person, issue_token
 from contract.keys import Keys
 from tests.api.conftest import ROOM, Api, Who, make_settings, served, until
 from tests.conftest import LiveKit
+from tests.fakes.room import FakeRoom
 
 pytestmark = pytest.mark.integration
 
@@ -145,6 +148,36 @@ async def test_snapshot_public_state_and_only_your_own_post_status(
             }
             with pytest.raises(TimeoutError):
                 await next_json(theirs, wait=0.5)
+
+
+async def test_a_pages_snapshot_shows_the_listener_count_the_host_published(
+    api_settings: Any, redis_url: str
+) -> None:
+    """The host's own display and board (agent/) publish the count; the API's real hub keeps
+    it; a page that connects later reads that number in its snapshot, and a page already
+    connected gets the event as the contract shapes it (the count once drifted into
+    '{"count": 3}' in the hub's state)."""
+    async with served(api_settings) as (api, base):
+        early, late = await api.listener("Early"), await api.listener("Late")
+        await until_subscribed(api)
+        host_redis = aioredis.from_url(redis_url)
+        board = Board(host_redis, Keys(ROOM))
+        display = Display(FakeRoom(), board)  # type: ignore[arg-type]
+        try:
+            async with ws_connect(base, early) as ws:
+                assert (await next_json(ws))["listeners"] is None
+                await display.listeners(3)
+                await board.written()
+                assert await next_json(ws) == {"type": "listeners", "count": 3}
+            await until(lambda: api.station.redis.hget(Keys(ROOM).state, "listeners"), 5)
+            async with ws_connect(base, late) as ws:
+                snap = await next_json(ws)
+                assert snap["type"] == "snapshot"
+                assert snap["listeners"] == 3
+        finally:
+            await display.aclose()
+            await board.aclose()
+            await host_redis.aclose()
 
 
 async def test_events_reach_clients_of_another_api_instance(
