@@ -50,7 +50,7 @@ class Keys:
 
     @property
     def heartbeat(self) -> str:
-        """The host on air: JSON `{"sid", "at"}`, expiring after HEARTBEAT_TTL_SECONDS."""
+        """The host on air: JSON `{"sid", "tasks"}`, expiring after HEARTBEAT_TTL_SECONDS."""
         return f"{self._base}:host:heartbeat"
 
     @property
