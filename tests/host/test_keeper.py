@@ -21,7 +21,7 @@ from livekit import api as lkapi
 from livekit import rtc
 from pydantic import SecretStr
 
-from api.keeper import LOCK_KEY, ROOM_TIMEOUT_SECONDS, run_keeper
+from api.keeper import ROOM_TIMEOUT_SECONDS, run_keeper
 from contract.keys import Keys
 from radio24 import rack
 from tests.conftest import LiveKit
@@ -135,9 +135,10 @@ async def test_two_keepers_create_the_room_and_dispatch_once(
         assert rooms.rooms[0].empty_timeout == ROOM_TIMEOUT_SECONDS
         assert rooms.rooms[0].departure_timeout == ROOM_TIMEOUT_SECONDS
         assert len(await _dispatches(api, settings)) == 1
-        assert await first.get(LOCK_KEY) is not None
+        lock = Keys(settings.radio_room).keeper_lock
+        assert await first.get(lock) is not None
         await keepers.close()
-        assert await first.get(LOCK_KEY) is None, "the lock is released on stop"
+        assert await first.get(lock) is None, "the lock is released on stop"
     finally:
         with contextlib.suppress(Exception):
             await api.room.delete_room(lkapi.DeleteRoomRequest(room=settings.radio_room))
