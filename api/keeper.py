@@ -6,10 +6,12 @@ runs, creates the station room with long timeouts and dispatches the host explic
 `radio-host`), twice a second looking at what LiveKit and the host's heartbeat say.
 
 Fast takeover. A host whose job was killed stays a participant until LiveKit times it out (about
-20 s of silence). The host renews a heartbeat in Redis (`Keys.heartbeat`, JSON `{"sid", "at"}`)
+20 s of silence). The host renews a heartbeat in Redis (`Keys.heartbeat`, JSON `{"sid", "tasks"}`)
 every `HEARTBEAT_EVERY_SECONDS`, expiring `HEARTBEAT_TTL_SECONDS` after the last renewal
-(`contract.keys`). A host whose heartbeat is missing, or names another participant, is removed
-and a new host dispatched at once, without a grace wait: once it has been present for
+(`contract.keys`). A host whose heartbeat is missing, or names another participant, on
+`REPLACE_AFTER_POLLS` polls in a row (one odd read, such as a beat written between two keys,
+never removes a healthy host) is removed and a new host dispatched, without a grace wait: once
+it has been present for
 `SETTLE_SECONDS`, or `FIRST_BEAT_SECONDS` while it has never been seen beating (a job's first
 seconds can block its loop for several on a busy machine). That is judged only while Redis
 answers, and only once it has answered for `REDIS_SETTLED_SECONDS`, a heartbeat lifetime and two
@@ -64,6 +66,8 @@ CHECK_SECONDS = 0.5
 # given longer (a job's first seconds can block its loop for several on a busy machine).
 SETTLE_SECONDS = 3.0
 FIRST_BEAT_SECONDS = 10.0
+# Polls in a row whose heartbeat does not name the host before it is replaced.
+REPLACE_AFTER_POLLS = 2
 # A dispatch takes a few seconds to become a participant; only after this is it re-tried.
 DISPATCH_GRACE_SECONDS = 8.0
 # Without Redis a keeper that did not hold the lease waits this long for the holder to act.
@@ -117,6 +121,8 @@ class Facts:
     # A host worker registered since the last dispatch. LiveKit drops a dispatch made while no
     # worker is registered ("not dispatching agent job"), so one is made again at once.
     worker_new: bool = False
+    # Polls in a row, this one included, whose heartbeat (Redis answering) did not name the host.
+    unbeaten_polls: int = 0
 
 
 def decide(facts: Facts, grace: float = DISPATCH_GRACE_SECONDS) -> Act:
@@ -131,7 +137,7 @@ def decide(facts: Facts, grace: float = DISPATCH_GRACE_SECONDS) -> Act:
     settle = SETTLE_SECONDS if facts.host_has_beaten else FIRST_BEAT_SECONDS
     if facts.host_seen_for < settle or facts.redis_up_for < REDIS_SETTLED_SECONDS:
         return Act.WAIT
-    if facts.beat_sid == facts.host_sid:
+    if facts.beat_sid == facts.host_sid or facts.unbeaten_polls < REPLACE_AFTER_POLLS:
         return Act.WAIT
     return Act.REPLACE
 
@@ -179,6 +185,7 @@ class Keeper:
         self._known_dispatches: set[str] = set()
         self._seen: tuple[str, float] | None = None  # (host sid, first seen)
         self._beaten = False  # a heartbeat naming that sid was seen
+        self._unbeaten = 0  # polls in a row whose heartbeat did not name the host
         self._unkept_since: float | None = None
         self._worker_at: str | None = None  # the worker registration known at the last dispatch
         self.dispatches = 0
@@ -196,14 +203,17 @@ class Keeper:
                 return Act.WAIT
             await self._create_room()
         if host is None:
-            self._seen = None
+            self._seen, self._unbeaten = None, 0
             self._unkept_since = self._unkept_since if self._unkept_since is not None else now
             await self._note_dispatches(now)
         else:
             self._unkept_since = None
             if self._seen is None or self._seen[0] != host.sid:
-                self._seen, self._beaten = (host.sid, now), False
-            self._beaten = self._beaten or (beat.answered and beat.sid == host.sid)
+                self._seen, self._beaten, self._unbeaten = (host.sid, now), False, 0
+            named = beat.answered and beat.sid == host.sid
+            self._beaten = self._beaten or named
+            # Only a Redis that answers can say the host does not beat.
+            self._unbeaten = 0 if named or not beat.answered else self._unbeaten + 1
         facts = Facts(
             host_sid=host.sid if host else None,
             host_seen_for=now - self._seen[1] if self._seen else 0.0,
@@ -214,10 +224,12 @@ class Keeper:
             redis_up_for=redis_up_for if beat.answered else None,
             patience=patience,
             worker_new=beat.answered and beat.worker_at not in (None, self._worker_at),
+            unbeaten_polls=self._unbeaten,
         )
         act = decide(facts, self.grace)
         if act is Act.REPLACE and host is not None:
             await self._remove(host.sid, facts.beat_sid)
+            self._unbeaten = 0
         if act in (Act.DISPATCH, Act.REPLACE):
             await self._dispatch()
             if beat.answered:

@@ -48,6 +48,18 @@ def worker_registered(redis_url: str, keys: Keys, worker_id: str) -> None:
 _registrations: set[asyncio.Task[None]] = set()
 
 
+# Delete the heartbeat only while it still names this host (Redis's Lua has cjson).
+_DELETE_OWN = """
+local v = redis.call('get', KEYS[1])
+if not v then return 0 end
+local ok, beat = pcall(cjson.decode, v)
+if ok and type(beat) == 'table' and beat['sid'] == ARGV[1] then
+  return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
+
 class Heartbeat:
     """The host's heartbeat, renewed from a thread of its own.
 
@@ -77,7 +89,10 @@ class Heartbeat:
         self._stop.set()
         self._thread.join(timeout=2)
         with contextlib.suppress(Exception):
-            self._client.delete(self._key)  # gone at once: the keeper need not wait for expiry
+            # Gone at once, so the keeper need not wait for expiry; but only our own beat: a
+            # new host may already beat under the same key, and deleting its beat would have
+            # the keeper remove a healthy host.
+            self._client.eval(_DELETE_OWN, 1, self._key, self._sid)
         self._client.close()
 
     def _run(self) -> None:

@@ -38,3 +38,25 @@ def test_the_heartbeat_beats_through_a_blocked_loop_and_goes_when_stopped(redis_
     assert client.get(key) is None, "a host that left still looks alive"
     assert not any(t.name == "heartbeat" and t.is_alive() for t in threading.enumerate())
     client.close()
+
+
+def test_a_leaving_host_never_deletes_the_new_hosts_beat(redis_url: str) -> None:
+    """Issue 23: the old job's delete was unconditional; as it left after a takeover it removed
+    the new host's heartbeat, and the keeper then removed the healthy new host."""
+    client = redis.Redis.from_url(redis_url)
+    key = Keys("radio-takeover").heartbeat
+    old = Heartbeat(redis_url, "radio-takeover", "PA_old")
+    old.start()
+    try:
+        deadline = time.monotonic() + 5
+        while client.get(key) is None:
+            assert time.monotonic() < deadline, "no heartbeat written"
+            time.sleep(0.05)
+        old._stop.set()  # the old job's beat thread has ended; the new host beats now
+        old._thread.join(timeout=2)
+        client.set(key, json.dumps({"sid": "PA_new", "tasks": 3}), px=2000)
+    finally:
+        old.stop()
+    assert client.get(key) is not None, "the old host deleted the new host's heartbeat"
+    assert json.loads(client.get(key))["sid"] == "PA_new"
+    client.close()

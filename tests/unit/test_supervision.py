@@ -8,11 +8,15 @@ import io
 from pathlib import Path
 
 import pytest
+from livekit import api as lkapi
 
 from api.keeper import (
     DISPATCH_GRACE_SECONDS,
+    REPLACE_AFTER_POLLS,
     Act,
+    Beat,
     Facts,
+    Keeper,
     decide,
     parse_beat,
 )
@@ -40,21 +44,35 @@ def test_a_host_that_beats_is_left_alone() -> None:
     assert decide(LIVE) is Act.WAIT
 
 
+def _unbeaten(**changes: object) -> Facts:
+    """A poll whose heartbeat did not name the host, the second such poll in a row."""
+    return _with(**{"unbeaten_polls": REPLACE_AFTER_POLLS, **changes})
+
+
 def test_a_host_without_a_heartbeat_or_with_another_ones_is_replaced_at_once() -> None:
-    assert decide(_with(beat_sid=None)) is Act.REPLACE
-    assert decide(_with(beat_sid="PA_old")) is Act.REPLACE
+    assert decide(_unbeaten(beat_sid=None)) is Act.REPLACE
+    assert decide(_unbeaten(beat_sid="PA_old")) is Act.REPLACE
     # no grace wait: a dispatch a moment ago does not hold the replacement back
-    assert decide(_with(beat_sid=None, since_dispatch=0.1, host_seen_for=3.5)) is Act.REPLACE
+    assert decide(_unbeaten(beat_sid=None, since_dispatch=0.1, host_seen_for=3.5)) is Act.REPLACE
+
+
+def test_one_odd_poll_never_removes_a_healthy_host() -> None:
+    """Issue 23: one poll with another sid (a new host's beat read as the old one leaves, a beat
+    written between two reads) was enough to remove a healthy host."""
+    assert REPLACE_AFTER_POLLS == 2
+    assert decide(_with(beat_sid="PA_other", unbeaten_polls=1)) is Act.WAIT
+    assert decide(_with(beat_sid=None, unbeaten_polls=1)) is Act.WAIT
+    assert decide(_with(beat_sid=None, unbeaten_polls=2)) is Act.REPLACE
 
 
 def test_a_host_is_never_replaced_on_what_cannot_be_known() -> None:
-    assert decide(_with(beat_sid=None, host_seen_for=2.0)) is Act.WAIT  # just joined
+    assert decide(_unbeaten(beat_sid=None, host_seen_for=2.0)) is Act.WAIT  # just joined
     # never seen beating: its first seconds may block its loop; given longer, then replaced
-    assert decide(_with(beat_sid=None, host_has_beaten=False, host_seen_for=6)) is Act.WAIT
-    assert decide(_with(beat_sid=None, host_has_beaten=False, host_seen_for=11)) is Act.REPLACE
-    assert decide(_with(beat_sid=None, redis_up_for=None)) is Act.WAIT  # Redis down
-    assert decide(_with(beat_sid=None, redis_up_for=1.0)) is Act.WAIT  # Redis back, empty
-    assert decide(_with(beat_sid=None, patience=16)) is Act.WAIT  # a standby never removes
+    assert decide(_unbeaten(beat_sid=None, host_has_beaten=False, host_seen_for=6)) is Act.WAIT
+    assert decide(_unbeaten(beat_sid=None, host_has_beaten=False, host_seen_for=11)) is Act.REPLACE
+    assert decide(_unbeaten(beat_sid=None, redis_up_for=None)) is Act.WAIT  # Redis down
+    assert decide(_unbeaten(beat_sid=None, redis_up_for=1.0)) is Act.WAIT  # Redis back, empty
+    assert decide(_unbeaten(beat_sid=None, patience=16)) is Act.WAIT  # a standby never removes
 
 
 def test_a_missing_host_is_dispatched_once_per_grace() -> None:
@@ -215,3 +233,57 @@ def test_supervisord_itself_accepts_the_configuration(tmp_path: Path) -> None:
     assert names == ["console", "livekit", "redis", "api", "host-1", "host-2", "banner"]
     assert all(g.process_configs[0].autorestart for g in options.process_group_configs
                if g.name not in ("banner",))  # fmt: skip
+
+
+class _Station:
+    """LiveKit's server API as the keeper uses it: one room, one host participant, dispatches."""
+
+    def __init__(self, host_sid: str) -> None:
+        self.host_sid: str | None = host_sid
+        self.removed: list[str] = []
+        self.dispatched = 0
+        self.room = self
+        self.agent_dispatch = self
+
+    async def list_rooms(self, req: lkapi.ListRoomsRequest) -> lkapi.ListRoomsResponse:
+        return lkapi.ListRoomsResponse(rooms=[lkapi.Room(name="radio24")])
+
+    async def list_participants(
+        self, req: lkapi.ListParticipantsRequest
+    ) -> lkapi.ListParticipantsResponse:
+        hosts = [lkapi.ParticipantInfo(identity="host", sid=self.host_sid)] if self.host_sid else []
+        return lkapi.ListParticipantsResponse(participants=hosts)
+
+    async def remove_participant(self, req: lkapi.RoomParticipantIdentity) -> None:
+        self.removed.append(req.identity)
+        self.host_sid = None
+
+    async def list_dispatch(self, room: str) -> list[lkapi.AgentDispatch]:
+        return []
+
+    async def create_dispatch(self, req: lkapi.CreateAgentDispatchRequest) -> lkapi.AgentDispatch:
+        self.dispatched += 1
+        return lkapi.AgentDispatch(id=f"AD_{self.dispatched}", agent_name=req.agent_name)
+
+
+async def test_the_keeper_removes_a_host_only_after_two_bad_polls_in_a_row() -> None:
+    now = [0.0]
+    station = _Station("PA_new")
+    keeper = Keeper(station, "radio24", clock=lambda: now[0])  # type: ignore[arg-type]
+
+    async def poll(sid: str | None) -> Act:
+        now[0] += 0.5
+        return await keeper.check(Beat(answered=True, sid=sid), redis_up_for=60.0)
+
+    for _ in range(30):  # settled and beating
+        assert await poll("PA_new") is Act.WAIT
+    # One odd read (the old job's beat, or none) and then the host's own again: kept.
+    assert await poll("PA_old") is Act.WAIT
+    assert await poll("PA_new") is Act.WAIT
+    assert await poll(None) is Act.WAIT
+    assert await poll("PA_new") is Act.WAIT
+    assert station.removed == [] and station.dispatched == 0
+    # Two in a row: the host is gone for real, and a new one is dispatched.
+    assert await poll(None) is Act.WAIT
+    assert await poll(None) is Act.REPLACE
+    assert station.removed == ["host"] and station.dispatched == 1
