@@ -21,6 +21,7 @@ from programme.model import (
     PERSONA_FILE,
     POST_POLICIES,
     SEGMENTS_DIR,
+    SPOKEN_LANGUAGES,
     STATION_FILE,
     MusicPolicy,
     Persona,
@@ -129,6 +130,13 @@ def _read_station(root: Path, problems: Problems) -> Station | None:
     if language and not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})?", language):
         problems.add(
             file, data.line_of("language"), f"'{language}' is not a language code", "use ja or en"
+        )
+    elif language and language.split("-")[0] not in SPOKEN_LANGUAGES:
+        problems.add(
+            file,
+            data.line_of("language"),
+            f"the offline voice cannot speak '{language}'",
+            f"use one of {', '.join(SPOKEN_LANGUAGES)}: the station is heard without the model too",
         )
     timezone = text_field(data, "timezone", file, problems, template=False)
     if timezone:

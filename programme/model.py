@@ -51,6 +51,10 @@ RECURRING_KINDS = ("station_id",)
 MEDIA_KINDS = ("track", "jingle", "bed", "ident")
 MUSIC_KINDS = ("track", "jingle")
 DAY_MINUTES = 24 * 60
+# The languages the offline voice speaks (agent/voice/offline_engines.py: OpenJTalk for ja,
+# espeak-ng for en). A station in any other language would have no voice when the model is
+# away, so the station file is refused.
+SPOKEN_LANGUAGES = ("ja", "en")
 # A prepared file lives in memory (48 kHz float32: 11.5 MB a minute); longer is a mistake.
 LONGEST_SECONDS = 30 * 60
 

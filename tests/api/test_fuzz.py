@@ -14,8 +14,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import hypothesis
 import psycopg
 import pytest
+import schemathesis
 import uvicorn
 
 from api.main import create_app
@@ -25,9 +27,6 @@ from tests.conftest import LiveKit, Postgres
 
 pytestmark = pytest.mark.integration
 
-# Dev dependencies (schemathesis==4.32.5 brings hypothesis): skipped until they are pinned.
-schemathesis = pytest.importorskip("schemathesis")
-hypothesis = pytest.importorskip("hypothesis")
 HealthCheck, given, settings = hypothesis.HealthCheck, hypothesis.given, hypothesis.settings
 
 

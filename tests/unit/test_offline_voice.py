@@ -14,7 +14,13 @@ import numpy as np
 import pytest
 
 from agent.voice.offline import OfflineTTS
-from agent.voice.offline_engines import OfflineVoiceUnavailable, split_sentences, synthesize_pcm
+from agent.voice.offline_engines import (
+    SAMPLE_RATES,
+    OfflineVoiceUnavailable,
+    split_sentences,
+    synthesize_pcm,
+)
+from programme.model import SPOKEN_LANGUAGES
 
 JA_SENTENCE = "東京都庁で明日の会議が開かれます。"
 JA_SENTENCE_KANA = "とうきょうとちょうであしたのかいぎがひらかれます。"
@@ -212,3 +218,9 @@ def test_missing_espeak_names_the_debian_package(monkeypatch: pytest.MonkeyPatch
         OfflineTTS("en")
     with pytest.raises(OfflineVoiceUnavailable, match="apt-get install espeak-ng"):
         synthesize_pcm(EN_SENTENCE, "en")
+
+
+def test_the_offline_voice_speaks_every_language_a_station_file_may_name() -> None:
+    """`prompts check` admits exactly these languages; a station in one the offline voice lacks
+    crashed every new host job (issue 23)."""
+    assert set(SAMPLE_RATES) == set(SPOKEN_LANGUAGES)

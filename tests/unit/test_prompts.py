@@ -263,6 +263,17 @@ def test_bad_timezone(folder: Path) -> None:
     assert "Asia/Tokyo" in problem.fix
 
 
+def test_a_language_the_offline_voice_cannot_speak_is_refused(folder: Path) -> None:
+    """`language: fr` passed the check, then crashed every new host job (issue 23)."""
+    (folder / "station.yaml").write_text(STATION.replace("language: en", "language: fr"))
+    problem = only(check(folder))
+    assert (problem.file, problem.line) == ("station.yaml", 2)
+    assert problem.message == "the offline voice cannot speak 'fr'"
+    assert "ja, en" in problem.fix
+    (folder / "station.yaml").write_text(STATION.replace("language: en", "language: en-GB"))
+    assert check(folder) == []
+
+
 def test_unknown_placeholder_in_a_segment_body(folder: Path) -> None:
     body = 'Say hello.\nIt is $tiem now, {"json": true}.\n'
     (folder / "segments/night.md").write_text(segment("Night", body))
