@@ -27,20 +27,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 from livekit import api, rtc
 
+from bench.quantiles import quantile
 from radio24 import rack
 
 RESULTS = Path(__file__).parent / "results" / "attributes.json"
-
-
-def _quantile(xs: list[float], q: float) -> float:
-    """numpy's quantile (linear, as `bench/api_load.py`); a miss is infinite, and between two
-    misses numpy's interpolation gives NaN, which is a miss too."""
-    with np.errstate(invalid="ignore"):
-        value = float(np.quantile(xs, q))
-    return math.inf if math.isnan(value) else value
 
 
 async def measure(url: str, key: str, secret: str, updates: int, gap: float) -> dict[str, object]:
@@ -101,9 +93,9 @@ def main() -> None:
         rows.append(
             {
                 "what": what,
-                "median_ms": _quantile(xs, 0.5) * 1000,
-                "p95_ms": _quantile(xs, 0.95) * 1000,
-                "p99_ms": _quantile(xs, 0.99) * 1000,
+                "median_ms": quantile(xs, 0.5) * 1000,
+                "p95_ms": quantile(xs, 0.95) * 1000,
+                "p99_ms": quantile(xs, 0.99) * 1000,
                 "max_ms": max(xs) * 1000,
                 "over_1s": sum(1 for x in xs if x > 1.0),
                 "missed": sum(1 for x in xs if math.isinf(x)),
