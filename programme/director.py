@@ -11,18 +11,28 @@ the line that brings a track in, and the back-announce that names what played at
 break. Titles and artists are the producers' tags: they reach the model as quoted JSON data
 after the instructions, never inside them, and fill the offline voice's template lines as plain
 values.
+
+It decides in instants and presents in station time. The schedule's times are what the station
+clock reads, but the clock reads some times twice (the hour repeated when the clocks go back)
+and some never (the hour skipped when they go forward), and two times of one zone compare and
+subtract by their clock faces. So every "is it due" is a comparison of UTC instants: a station
+ID comes every time the clock reads one of its minutes (twice in the repeated hour, so the AI
+disclosure keeps its spacing in real minutes); a segment's edge comes once, the first time the
+clock reads it (see `_edge`).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from string import Template
 
 from programme.model import DAY_MINUTES, Programme, Segment, render
+from programme.model import Slot as ScheduleSlot
 
 # An ID that aired (late, or as a new host started) less than this before the next ID minute
 # stands in for that one: two IDs a minute apart sound like a loop.
@@ -139,7 +149,7 @@ class Cue:
     avoid: tuple[str, ...] = ()  # recent topics/phrases to steer away from
     held: CueKind | None = None  # a cue waiting for the caller or the utterance to finish
     at: datetime | None = None  # station time the cue was made
-    id_minute: datetime | None = None  # STATION_ID: the scheduled minute it gives
+    id_minute: datetime | None = None  # STATION_ID: the scheduled minute it gives (UTC)
     opens: bool = False  # STATION_ID: it also opens `segment` (an ID on a segment's minute)
     announces: tuple[Track, ...] = ()  # what played, named at the start of this talk break
     back_announce: str = ""  # the offline voice's line naming them, said before its line
@@ -162,8 +172,9 @@ class ProgramDirector:
         self._clock = clock
         self._memory = memory
         self._introduced: str | None = None  # id of the segment the host is voicing
+        # Instants, in UTC: compared with times of the station's zone they compare as instants.
         self._last_id: datetime | None = None  # the scheduled minute of the last ID given
-        self._last_id_at: datetime | None = None  # when (station time) it aired
+        self._last_id_at: datetime | None = None  # when it aired
         self._last_post: datetime | None = None
 
     @property
@@ -237,7 +248,9 @@ class ProgramDirector:
             segment.posts == "first"
             or (
                 segment.posts == "sometimes"
-                and (self._last_post is None or now - self._last_post >= POST_SPACING)
+                and (
+                    self._last_post is None or now.astimezone(UTC) - self._last_post >= POST_SPACING
+                )
             )
         )
         # Time-critical first: the ID on its minute, then the new segment, then a post.
@@ -289,26 +302,25 @@ class ProgramDirector:
             self._last_id = cue.id_minute
             # When it went on air (its ident or line starts as the cue is made), not when the
             # report came: on a fast station clock a 2 s line is minutes of station time.
-            self._last_id_at = cue.at or self._clock()
+            self._last_id_at = (cue.at or self._clock()).astimezone(UTC)
             if cue.opens:
                 self._introduced = cue.segment.id
         elif cue.kind is CueKind.INTRODUCE:
             self._introduced = cue.segment.id
         elif cue.kind is CueKind.READ_POST and cue.at is not None:
-            self._last_post = cue.at
+            self._last_post = cue.at.astimezone(UTC)
 
     def next_event(self) -> datetime:
         """The next fixed-time event, which no track may run into: the next station-ID minute
         or the end of the segment on air, whichever comes first."""
         lineup = self.lineup()
         ends, at = lineup.current.ends, lineup.at
-        minutes = sorted(self._programme.schedule.station_id_minutes)
+        minutes = self._programme.schedule.station_id_minutes
         if not minutes:
             return ends
-        hour = at.replace(minute=0, second=0, microsecond=0)
-        later = [hour.replace(minute=m) for m in minutes if hour.replace(minute=m) > at]
-        next_id = later[0] if later else (hour + timedelta(hours=1)).replace(minute=minutes[0])
-        return min(ends, next_id)
+        tz = self._programme.station.tz
+        next_id = _id_instant(at, minutes, tz, +1).astimezone(tz)
+        return min(ends, next_id, key=lambda when: when.astimezone(UTC))
 
     def on_air_segment(self) -> Segment:
         """The segment the host is voicing (the one introduced last, else the scheduled one)."""
@@ -342,14 +354,7 @@ class ProgramDirector:
         minutes = self._programme.schedule.station_id_minutes
         if not minutes:
             return None
-        hour = now.replace(minute=0, second=0, microsecond=0)
-        past = [m for m in minutes if m <= now.minute]
-        # Before the hour's first ID, the last one due was in the previous hour.
-        scheduled = (
-            hour.replace(minute=past[-1])
-            if past
-            else (hour - timedelta(hours=1)).replace(minute=minutes[-1])
-        )
+        scheduled = _id_instant(now, minutes, self._programme.station.tz, -1)
         if scheduled == self._last_id:
             return None
         # A held ID that aired shortly before this minute already told listeners who is on air.
@@ -460,31 +465,47 @@ def _local(programme: Programme, at: datetime) -> datetime:
     return at.astimezone(programme.station.tz)
 
 
-def _run(programme: Programme, local: datetime) -> Slot:
-    """The run of slots with the same segment that contains `local`."""
-    days = programme.schedule.days
-    minute = local.hour * 60 + local.minute
-    day, index = local.date(), programme.schedule.slot_index(local.weekday(), minute)
+def _run(programme: Programme, at: datetime) -> Slot:
+    """The run of slots with the same segment that is on air at the instant `at`."""
+    days, tz = programme.schedule.days, programme.station.tz
+    instant = at.astimezone(UTC)
+    local = instant.astimezone(tz)
+    day = local.date()
+    index = programme.schedule.slot_index(local.weekday(), local.hour * 60 + local.minute)
+    # The clock face names the slot, except in the second pass of a repeated hour: its edges
+    # have already come, so what is on is the slot the first pass reached.
+    for _ in range(sum(len(d) for d in days)):
+        if instant < _edge(day, days[day.weekday()][index].end, tz):
+            break
+        day, index = _step(days, day, index, +1)
     name = days[day.weekday()][index].segment
-    budget = sum(len(d) for d in days)  # a week of one segment must still end
+    start_day, start_index = _join(days, day, index, name, tz, -1)
+    end_day, end_index = _join(days, day, index, name, tz, +1)
+    starts = _edge(start_day, days[start_day.weekday()][start_index].start, tz)
+    ends = _edge(end_day, days[end_day.weekday()][end_index].end, tz)
+    return Slot(programme.segments[name], starts.astimezone(tz), ends.astimezone(tz))
 
-    start_day, start_index = day, index
-    for _ in range(budget):
-        prev_day, prev_index = _step(days, start_day, start_index, -1)
-        if days[prev_day.weekday()][prev_index].segment != name:
-            break
-        start_day, start_index = prev_day, prev_index
-    end_day, end_index = day, index
-    for _ in range(budget):
-        next_day, next_index = _step(days, end_day, end_index, +1)
-        if days[next_day.weekday()][next_index].segment != name:
-            break
-        end_day, end_index = next_day, next_index
 
-    tz = local.tzinfo
-    starts = _at(start_day, days[start_day.weekday()][start_index].start, tz)
-    ends = _at(end_day, days[end_day.weekday()][end_index].end, tz)
-    return Slot(programme.segments[name], starts, ends)
+def _join(
+    days: tuple[tuple[ScheduleSlot, ...], ...],
+    day: date,
+    index: int,
+    name: str,
+    tz: tzinfo,
+    direction: int,
+) -> tuple[date, int]:
+    """The farthest slot from (`day`, `index`) in `direction` that segment `name` runs on into:
+    across its own slots (even across midnight) and across slots that never air (wholly inside
+    the hour the clocks skip)."""
+    far = (day, index)
+    for _ in range(sum(len(d) for d in days)):  # a week of one segment must still end
+        day, index = _step(days, day, index, direction)
+        slot = days[day.weekday()][index]
+        if slot.segment == name:
+            far = (day, index)
+        elif _edge(day, slot.start, tz) != _edge(day, slot.end, tz):
+            break
+    return far
 
 
 def _step(
@@ -499,7 +520,63 @@ def _step(
     return day, index
 
 
-def _at(day: date, minute: int, tz: tzinfo | None) -> datetime:
+@functools.lru_cache(maxsize=4096)  # pure; the director asks for the same few edges every cue
+def _edge(day: date, minute: int, tz: tzinfo) -> datetime:
+    """The instant (UTC) of a slot's edge `minute` minutes after midnight on `day`.
+
+    An edge comes once, the first time the station clock reads it. When the clocks go back,
+    the repeated hour's edges come in its first pass and the second pass carries on with what
+    is on air then: nothing comes back for a second introduction, and the slot on air at the
+    end of the first pass runs an hour longer. When they go forward, an edge in the missing
+    hour is the jump itself: a slot wholly inside the missing hour never airs (it has no
+    minute of air: no listener could hear it at the times it names, and airing it later would
+    push the rest of the night off its times), and a slot that straddles the jump is that
+    much shorter.
+    """
     if minute == DAY_MINUTES:
         day, minute = day + timedelta(days=1), 0
-    return datetime.combine(day, time(minute // 60, minute % 60), tzinfo=tz)
+    wall = datetime.combine(day, time(minute // 60, minute % 60))
+    first = wall.replace(tzinfo=tz).astimezone(UTC)  # fold=0: a repeated hour's first pass
+    if first.astimezone(tz).replace(tzinfo=None) == wall:
+        return first
+    # The clock never reads `wall`. Read with the offset before the jump (fold=0) it lands
+    # after the jump; with the offset after it (fold=1), before.
+    return _jump(wall.replace(tzinfo=tz, fold=1).astimezone(UTC), first, tz)
+
+
+def _jump(before: datetime, after: datetime, tz: tzinfo) -> datetime:
+    """The instant (UTC, to the second) between `before` and `after` at which the station's
+    clock jumps to the UTC offset it has at `after`."""
+    offset = after.astimezone(tz).utcoffset()
+    lo, hi = int(before.timestamp()), int(after.timestamp())
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if datetime.fromtimestamp(mid, tz).utcoffset() == offset:
+            hi = mid
+        else:
+            lo = mid
+    return datetime.fromtimestamp(hi, UTC)
+
+
+def _id_instant(at: datetime, minutes: Sequence[int], tz: tzinfo, direction: int) -> datetime:
+    """The last instant at or before `at` (`direction` -1), or the first after it (+1), at
+    which the station clock reads one of `minutes` past the hour; in UTC.
+
+    Counted along real time, not the clock face: in the hour repeated when the clocks go back
+    the clock reads each minute twice and each is an ID (the time call says 01:30 twice, the
+    IDs stay 30 real minutes apart); the hour skipped when they go forward has no minute to
+    read, and the next ID is the first minute the clock reads after the jump.
+    """
+    step = timedelta(minutes=direction)
+    t = at.astimezone(UTC).replace(second=0, microsecond=0)
+    if direction > 0:
+        t += step
+    found = t
+    for _ in range(3 * 60):  # two clock changes are months apart, not minutes
+        face = t.astimezone(tz)
+        found = t + min((m - face.minute) * direction % 60 for m in minutes) * step
+        if found.astimezone(tz).utcoffset() == face.utcoffset():
+            return found
+        # The clocks change between `t` and `found`: cross the change a minute at a time.
+        t += step
+    return found
