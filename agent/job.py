@@ -117,7 +117,8 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
             timedelta(seconds=settings.max_turn_seconds),
             timedelta(seconds=settings.max_quiet_turn_seconds),
         )
-        aired = parts["aired"] = AiredLog(pool)
+        spool_dir = Path(settings.host_spool_dir) / keys.station
+        aired = parts["aired"] = AiredLog(pool, spool_dir=spool_dir)
         posts = PostQueue(redis, aired, keys=keys, consumer=settings.host_consumer)
         tts = parts["tts"] = OfflineTTS(programme.station.language)
         tts.prewarm()

@@ -169,7 +169,9 @@ class PostQueue:
         room = self.batch - len(self._waiting) - len(self._taken)
         if room <= 0:
             return
-        claimed = await self._aired.claim_posts(self.claimer, room, self.lease_seconds, held)
+        claimed = await self._aired.claim_posts(
+            self.claimer, room, self.lease_seconds, held, told=self._tell_listener
+        )
         for queued in claimed or ():
             self._waiting.append(Post(queued))
         if claimed:
