@@ -53,6 +53,8 @@ log = logging.getLogger("radio24.job")
 
 WRITER = "as-aired"  # the task that writes the as-aired records in order
 POSTS = "posts"  # the task that keeps the post claims (and releases them on its way out)
+# At shutdown, the writer's last records (a cut line's words take up to 2 s to come in).
+FLUSH_SECONDS = 3.0
 
 
 async def run_host(ctx: JobContext, settings: HostSettings) -> None:
@@ -92,9 +94,14 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
             if part is None:
                 continue
             with contextlib.suppress(Exception):
-                result = part.stop() if name == "loop" else part.aclose()
-                if asyncio.iscoroutine(result):
-                    await result
+                if name == "loop":
+                    part.stop()
+                elif name == "aired":
+                    await part.aclose(drain=0.0)  # drained before the claims were released
+                else:
+                    result = part.aclose()
+                    if asyncio.iscoroutine(result):
+                        await result
         with contextlib.suppress(Exception):
             await board.aclose()
         with contextlib.suppress(Exception):
@@ -215,17 +222,27 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
 async def take_off_air(
     tasks: Mapping[str, asyncio.Task[Any]], *, flush: Callable[[], Awaitable[None]] | None
 ) -> None:
-    """Stop the job's tasks (`WRITER` and `POSTS` among them by name)."""
+    """Stop the job's tasks (`WRITER` and `POSTS` among them by name) so that what aired is
+    recorded before any post is let go, else the next host airs it a second time: first the
+    air (a step cut now hands the writer what of its line aired, and its post), then the
+    writer once it has written or spooled every record (`flush`), and last the post queue,
+    which gives the spool a moment to reach Postgres and releases its claims, except those of
+    posts whose mark is still spooled (agent/store/posts.py)."""
+    last = (WRITER, POSTS)
+    await _cancel([task for name, task in tasks.items() if name not in last])
     if flush is not None:
-        # What aired must be recorded before the claims are released (the posts task lets
-        # them go when cancelled): else the next host airs a post a second time.
         try:
-            await asyncio.wait_for(flush(), 3.0)
+            await asyncio.wait_for(flush(), FLUSH_SECONDS)
         except Exception:
             log.warning("as-aired writes not all recorded at shutdown")
-    for task in tasks.values():
+    for name in last:
+        await _cancel([tasks[name]] if name in tasks else [])
+
+
+async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
+    for task in tasks:
         task.cancel()
-    await asyncio.gather(*tasks.values(), return_exceptions=True)
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _planner(
