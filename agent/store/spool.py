@@ -59,7 +59,9 @@ class SpoolFile:
         if self._fd is None:
             self._hold()
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.write(self._fd, (line + "\n").encode())
+        data = (line + "\n").encode()
+        if os.write(self._fd, data) != len(data):  # a full disk: the line is cut, stop here
+            raise OSError(f"spool line cut short: {self.path}")
         self.lines += 1
 
     def rewrite(self, lines: list[str]) -> None:
