@@ -13,6 +13,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 import pytest
@@ -32,7 +33,7 @@ from contract.keys import Keys
 from programme.director import ProgramDirector
 from programme.model import Persona, Programme, Schedule, Segment, Slot, Station, StationIdRule
 from tests.fakes.room import FakeRoom
-from tests.fakes.session import FakeAir, FakeSession, FakeTTS, Reply
+from tests.fakes.session import FakeAir, FakeSession, FakeSpeechHandle, FakeTTS, Reply
 from tests.fakes.store import FakeBoard
 
 pytestmark = pytest.mark.integration
@@ -49,8 +50,19 @@ def listener_corner() -> Programme:
     return Programme(station, Persona("", "Host."), {"corner": segment}, Schedule((day,) * 7, (0,)))
 
 
+class ReadsOn(FakeSession):
+    """Short lines (the station ID, the corner's introduction), except a post's reading, which
+    runs on until it is cut."""
+
+    reading: Callable[[], bool] = staticmethod(lambda: False)
+
+    def generate_reply(self, **kwargs: Any) -> FakeSpeechHandle:
+        self.replies.append(Reply.TALKS_ON if self.reading() else Reply.SPEAKS)
+        return super().generate_reply(**kwargs)
+
+
 class Host:
-    """The host's parts as the job wires them, around a fake session that talks until cut."""
+    """The host's parts as the job wires them, around a fake session."""
 
     def __init__(self, database_url: str, redis: aioredis.Redis) -> None:
         self.pool = open_pool(database_url)
@@ -63,7 +75,7 @@ class Host:
         )
         room = FakeRoom(listeners=("listener",))
         air = FakeAir()
-        self.session = FakeSession(air, model=Reply.TALKS_ON)  # a reading that runs on
+        self.session = ReadsOn(air)
         sessions = SessionKeeper(
             room=room,  # type: ignore[arg-type]
             settings=settings,
@@ -92,6 +104,7 @@ class Host:
             language="en",
             transmitter=air,  # type: ignore[arg-type]
         )
+        self.session.reading = lambda: self.loop.next_post() is not None
         self.loop.wire(self.session)  # type: ignore[arg-type]
         self.loop.start([])
         self.tasks: dict[str, asyncio.Task[None]] = {}
