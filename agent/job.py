@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,11 @@ from programme.music import MusicPlanner
 
 log = logging.getLogger("radio24.job")
 
+WRITER = "as-aired"  # the task that writes the as-aired records in order
+POSTS = "posts"  # the task that keeps the post claims (and releases them on its way out)
+# At shutdown, the writer's last records (a cut line's words take up to 2 s to come in).
+FLUSH_SECONDS = 3.0
+
 
 async def run_host(ctx: JobContext, settings: HostSettings) -> None:
     """Put the host on air and return; the job's shutdown callback takes it off air.
@@ -66,11 +71,11 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
         settings.redis_url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=10
     )
     pool = open_pool(settings.database_url.get_secret_value())
-    tasks: list[asyncio.Task[Any]] = []
+    tasks: dict[str, asyncio.Task[Any]] = {}
     parts: dict[str, Any] = {}
 
     def keep(name: str, factory: Callable[[], Coroutine[Any, Any, Any]]) -> None:
-        tasks.append(asyncio.create_task(_kept(name, factory), name=name))
+        tasks[name] = asyncio.create_task(_kept(name, factory), name=name)
 
     # The heartbeat starts first: the keeper must not take a slow-starting host for a dead one.
     room = ctx.room
@@ -83,24 +88,20 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
     async def off_air(*_: Any) -> None:
         stop.set()
         loop_part = parts.get("loop")
-        if loop_part is not None:
-            # What aired must be recorded before the claims are released (the posts task lets
-            # them go when cancelled): else the next host airs a post a second time.
-            try:
-                await asyncio.wait_for(loop_part.flush_writes(), 3.0)
-            except Exception:
-                log.warning("as-aired writes not all recorded at shutdown")
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await take_off_air(tasks, flush=loop_part.flush_writes if loop_part is not None else None)
         for name in ("loop", "desk", "display", "sessions", "transmitter", "tts", "aired"):
             part = parts.get(name)
             if part is None:
                 continue
             with contextlib.suppress(Exception):
-                result = part.stop() if name == "loop" else part.aclose()
-                if asyncio.iscoroutine(result):
-                    await result
+                if name == "loop":
+                    part.stop()
+                elif name == "aired":
+                    await part.aclose(drain=0.0)  # drained before the claims were released
+                else:
+                    result = part.aclose()
+                    if asyncio.iscoroutine(result):
+                        await result
         with contextlib.suppress(Exception):
             await board.aclose()
         with contextlib.suppress(Exception):
@@ -123,7 +124,8 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
             timedelta(seconds=settings.max_turn_seconds),
             timedelta(seconds=settings.max_quiet_turn_seconds),
         )
-        aired = parts["aired"] = AiredLog(pool)
+        spool_dir = Path(settings.host_spool_dir) / keys.station
+        aired = parts["aired"] = AiredLog(pool, spool_dir=spool_dir)
         posts = PostQueue(redis, aired, keys=keys, consumer=settings.host_consumer)
         tts = parts["tts"] = OfflineTTS(programme.station.language)
         tts.prewarm()
@@ -206,15 +208,41 @@ async def run_host(ctx: JobContext, settings: HostSettings) -> None:
 
         keep("on-air", loop.run)
         keep("on-air-watch", loop.watch)
-        keep("as-aired", loop.run_writer)
-        keep("posts", posts.run)
+        keep(WRITER, loop.run_writer)
+        keep(POSTS, posts.run)
         keep("model-probe", voice.run_probes)
         keep("prompts", lambda: prompt_watcher.watch(folder, board, programme_changed, stop))
-        tasks.append(asyncio.create_task(loop.warm_media(), name="warm-media"))  # one-shot
+        tasks["warm-media"] = asyncio.create_task(loop.warm_media(), name="warm-media")  # once
     except BaseException:
         log.exception("host could not go on air")
         ctx.shutdown("host could not go on air")
         raise
+
+
+async def take_off_air(
+    tasks: Mapping[str, asyncio.Task[Any]], *, flush: Callable[[], Awaitable[None]] | None
+) -> None:
+    """Stop the job's tasks (`WRITER` and `POSTS` among them by name) so that what aired is
+    recorded before any post is let go, else the next host airs it a second time: first the
+    air (a step cut now hands the writer what of its line aired, and its post), then the
+    writer once it has written or spooled every record (`flush`), and last the post queue,
+    which gives the spool a moment to reach Postgres and releases its claims, except those of
+    posts whose mark is still spooled (agent/store/posts.py)."""
+    last = (WRITER, POSTS)
+    await _cancel([task for name, task in tasks.items() if name not in last])
+    if flush is not None:
+        try:
+            await asyncio.wait_for(flush(), FLUSH_SECONDS)
+        except Exception:
+            log.warning("as-aired writes not all recorded at shutdown")
+    for name in last:
+        await _cancel([tasks[name]] if name in tasks else [])
+
+
+async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _planner(

@@ -40,6 +40,10 @@ class HostSettings(StationSettings):
     host_consumer: str = "host"
     # On SIGTERM the worker waits this long for the host's job before closing it.
     host_drain_seconds: int = Field(default=5, ge=0)
+    # As-aired writes Postgres has not taken yet are kept in a file here (one per host process,
+    # in a folder per station), so a host killed during an outage loses none: the station's
+    # next host on this machine writes them. Relative to the working directory.
+    host_spool_dir: str = ".run/spool"
 
 
 def station_clock(settings: HostSettings) -> Callable[[], datetime]:

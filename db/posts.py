@@ -284,9 +284,10 @@ async def renew_claims(
     }
 
 
-async def release_claims(conn: Any, claimer: str) -> None:
-    """The host is leaving: its queued posts are free for the next host at once."""
-    await queries.release_claims(conn, claimer=claimer)
+async def release_claims(conn: Any, claimer: str, keep: Sequence[UUID] = ()) -> None:
+    """The host is leaving: its queued posts are free for the next host at once, except `keep`
+    (aired, the mark not yet written: released, they would be claimed and aired again)."""
+    await queries.release_claims(conn, claimer=claimer, keep=list(keep))
 
 
 async def mark_aired(conn: Any, post_id: UUID, ref: UUID, aired_at: datetime) -> AiredPost | None:

@@ -180,6 +180,9 @@ def _child_env(settings: StationSettings) -> dict[str, str]:
         "LIVEKIT_API_KEY": settings.livekit_api_key,
         "LIVEKIT_API_SECRET": settings.livekit_api_secret.get_secret_value(),
         "PYTHONUNBUFFERED": "1",
+        # The host's spool files beside this run's other state (a second station, as the
+        # fault suite runs, must not take over this one's).
+        "HOST_SPOOL_DIR": os.environ.get("HOST_SPOOL_DIR", str(RUN_DIR / "spool")),
     }
     if pg:
         env["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:{PORTS['postgres']}/radio24"

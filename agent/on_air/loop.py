@@ -41,6 +41,7 @@ from programme.music import MusicPlanner
 log = logging.getLogger("radio24.on_air")
 
 TICK_SECONDS = 0.25
+STEP_STOP_SECONDS = 2.0  # a step cut by the loop's own stop, to hand over what of it aired
 
 
 class OnAirLoop:
@@ -166,7 +167,10 @@ class OnAirLoop:
             try:
                 await asyncio.wait({step})  # a pre-empted (cancelled) step does not raise here
             except asyncio.CancelledError:
-                step.cancel()  # the loop itself is being stopped
+                # The loop itself is being stopped: the cut step hands its record (and its
+                # post, marked aired or put back) to the writer before the job flushes it.
+                step.cancel()
+                await asyncio.wait({step}, timeout=STEP_STOP_SECONDS)
                 raise
             finally:
                 self._step = None

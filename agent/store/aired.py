@@ -11,18 +11,27 @@ Postgres may be down or hang; the host must keep talking. Every method returns w
 bounded spool in memory and written when Postgres answers again; each row is named by a `ref`
 the host makes (a UUID), so a row can be referred to (`set_text`, a post's utterance) before it
 is written, and a write repeated after a lost answer is still one row.
+
+With a spool folder, the spool outlives the process: every spooled write but model usage (a sum,
+which a second replay would add twice) is also a line in this host's spool file (`spool.py`).
+A host that dies, or stops while Postgres is still down, leaves its file; the next host of the
+station takes it over before it claims any post, and claims none until the file's writes are in
+Postgres: a post whose "aired" mark is in the file is then aired (and no longer queued) before
+anyone can claim it again. Replayed, a mark for a post that is no longer queued is "gone".
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 from uuid import UUID, uuid4
 
@@ -30,6 +39,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from agent.store import spool
 from core.outage import within
 from db import posts
 from db.pool import BoundedPool
@@ -54,6 +64,7 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     OSError,
 )
 PROBE_EVERY = 2.0  # while Postgres is down, a read tries again at most this often (seconds)
+COMPACT_AT = 100  # the spool file is rewritten once this many of its lines, and most, are written
 
 
 def open_pool(database_url: str, *, timeout: float = 1.5) -> AsyncConnectionPool:
@@ -86,12 +97,91 @@ class _Write:
     name: str
     run: Callable[[Conn], Awaitable[Any]]
     after: Callable[[Any], Awaitable[None]] | None = None  # told the result once written
+    line: str | None = None  # the write as a spool file line (None: it cannot be replayed)
+    post_id: UUID | None = None  # the post a "mark aired" write names
+    filed: bool = False  # in this host's spool file
+    source: spool.Orphan | None = None  # taken over from a dead host's spool file
+
+
+# The writes a spool file may hold: each names its row, so replaying one changes nothing the
+# second time. Their fields, as the queries name them.
+_REPLAYABLE: dict[str, tuple[Callable[..., Awaitable[Any]], frozenset[str]]] = {
+    "host_utterance": (
+        QUERIES.record_host_utterance,
+        frozenset({"ref", "text", "segment", "mode", "started_at", "ended_at", "interrupted"}),
+    ),
+    "caller_turn": (
+        QUERIES.record_caller_turn,
+        frozenset({"ref", "identity", "text", "segment", "started_at", "ended_at"}),
+    ),
+    "music": (
+        QUERIES.record_music,
+        frozenset({"ref", "file", "title", "artist", "segment", "started_at", "duration_ms"}),
+    ),
+    "set_text": (QUERIES.set_utterance_text, frozenset({"ref", "text"})),
+    "mark_aired": (posts.mark_aired, frozenset({"post_id", "ref", "aired_at"})),
+}
+_UUIDS = frozenset({"ref", "post_id"})
+_TIMES = frozenset({"started_at", "ended_at", "aired_at"})
+
+
+def _replayable(
+    name: str, values: dict[str, Any], after: Callable[[Any], Awaitable[None]] | None = None
+) -> _Write:
+    run, _ = _REPLAYABLE[name]
+    # ASCII: no line break nor lone surrogate of a listener's text can break the file's lines.
+    line = json.dumps({"kind": name, "values": values}, default=_encoded)
+    return _Write(name, lambda c: run(c, **values), after, line=line, post_id=values.get("post_id"))
+
+
+def _encoded(value: Any) -> str:
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+def _from_line(line: str) -> _Write | None:
+    """A write read back from a spool file; None for a line cut short or not ours."""
+    try:
+        data = json.loads(line)
+        name, raw = data["kind"], data["values"]
+        _, fields = _REPLAYABLE[name]
+        if not isinstance(raw, dict) or raw.keys() != fields:
+            return None
+        values = {k: _decoded(k, v) for k, v in raw.items()}
+    except (ValueError, KeyError, TypeError):
+        return None
+    return _replayable(name, values)
+
+
+def _decoded(field: str, value: Any) -> Any:
+    if field in _UUIDS or field in _TIMES:
+        if not isinstance(value, str):
+            raise TypeError(field)
+        if field in _UUIDS:
+            return UUID(value)
+        at = datetime.fromisoformat(value)
+        if at.tzinfo is None:
+            raise ValueError(field)
+        return at
+    if value is not None and not isinstance(value, str | int | float | bool):
+        raise TypeError(field)
+    return value
 
 
 class AiredLog:
     def __init__(
-        self, pool: AsyncConnectionPool, *, timeout: float = 1.5, spool_size: int = 10_000
+        self,
+        pool: AsyncConnectionPool,
+        *,
+        timeout: float = 1.5,
+        spool_size: int = 10_000,
+        spool_dir: Path | None = None,
     ) -> None:
+        """`spool_dir`: the station's spool folder, shared by its hosts on this machine (None:
+        the spool is kept in memory only)."""
         self._pool = pool
         self.timeout = timeout
         self.spool_size = spool_size
@@ -99,6 +189,12 @@ class AiredLog:
         self._flusher: asyncio.Task[None] | None = None
         self._empty = asyncio.Event()
         self._empty.set()
+        self._retry = asyncio.Event()  # try the spool's next write now, not after the back-off
+        self._spool_dir = spool_dir
+        self._file = spool.SpoolFile(spool_dir) if spool_dir is not None else None
+        self._filed = 0  # writes in the spool that are in our file
+        self._orphans: list[spool.Orphan] = []  # dead hosts' files whose writes are spooled
+        self._orphans_left = False  # a dead host's file not taken over yet (the spool full)
         self._down = False
         self._tried_at = 0.0
         self.dropped = 0  # writes refused because the spool was full
@@ -125,9 +221,7 @@ class AiredLog:
             "ended_at": ended_at,
             "interrupted": interrupted,
         }
-        await self._write(
-            _Write("host_utterance", lambda c: QUERIES.record_host_utterance(c, **values))
-        )
+        await self._write(_replayable("host_utterance", values))
         return ref
 
     async def caller_turn(
@@ -148,7 +242,7 @@ class AiredLog:
             "started_at": started_at,
             "ended_at": ended_at,
         }
-        await self._write(_Write("caller_turn", lambda c: QUERIES.record_caller_turn(c, **values)))
+        await self._write(_replayable("caller_turn", values))
         return ref
 
     async def music(
@@ -172,14 +266,12 @@ class AiredLog:
             "started_at": started_at,
             "duration_ms": round(max(duration_seconds, 0.0) * 1000),
         }
-        await self._write(_Write("music", lambda c: QUERIES.record_music(c, **values)))
+        await self._write(_replayable("music", values))
         return ref
 
     async def set_text(self, ref: Ref, text: str) -> None:
         """The transcript of a caller turn, which may still be in the spool (it goes after)."""
-        await self._write(
-            _Write("set_text", lambda c: QUERIES.set_utterance_text(c, ref=ref, text=text))
-        )
+        await self._write(_replayable("set_text", {"ref": ref, "text": text}))
 
     async def add_usage(
         self,
@@ -215,10 +307,22 @@ class AiredLog:
     # --- posts: claimed, renewed and marked aired (for agent/store/posts.py) ----------------------
 
     async def claim_posts(
-        self, claimer: str, n: int, lease_seconds: float, held: list[UUID]
+        self,
+        claimer: str,
+        n: int,
+        lease_seconds: float,
+        held: list[UUID],
+        *,
+        told: Callable[[posts.AiredPost], Awaitable[None]] | None = None,
     ) -> list[posts.ClaimedPost] | None:
-        """Up to `n` queued posts, oldest first, now claimed by `claimer`; None when down."""
+        """Up to `n` queued posts, oldest first, now claimed by `claimer`; None when down.
 
+        First, the spool files of dead hosts are taken over; None too until their writes are
+        in Postgres: their "aired" marks name posts whose claims run out, which claimed now
+        would air a second time. `told` is told each post such a mark turns aired."""
+        self._take_over(told)
+        if self._orphans or self._orphans_left:
+            return None
         return await self._read(
             "claim_posts", lambda c: posts.claim(c, claimer, n, lease_seconds, held)
         )
@@ -232,9 +336,11 @@ class AiredLog:
             "renew_claims", lambda c: posts.renew_claims(c, claimer, ids, lease_seconds)
         )
 
-    async def release_claims(self, claimer: str) -> bool:
+    async def release_claims(self, claimer: str, keep: Collection[UUID] = ()) -> bool:
+        """Let the next host take `claimer`'s queued posts, except `keep`."""
+
         async def release(conn: Conn) -> bool:
-            await posts.release_claims(conn, claimer)
+            await posts.release_claims(conn, claimer, list(keep))
             return True
 
         return bool(await self._read("release_claims", release, probe=True))
@@ -255,8 +361,8 @@ class AiredLog:
             if aired is not None and after is not None:
                 await after(aired)
 
-        write = _Write("mark_aired", lambda c: posts.mark_aired(c, post_id, ref, aired_at), told)
-        outcome, row = await self._write(write)
+        values = {"post_id": post_id, "ref": ref, "aired_at": aired_at}
+        outcome, row = await self._write(_replayable("mark_aired", values, told))
         if outcome == "written":
             return "aired" if row is not None else "gone"
         return outcome
@@ -268,21 +374,46 @@ class AiredLog:
         """Writes waiting for Postgres."""
         return len(self._spool)
 
+    @property
+    def unwritten_marks(self) -> set[UUID]:
+        """Posts whose "aired" mark is still in the spool."""
+        return {w.post_id for w in self._spool if w.post_id is not None}
+
     async def flushed(self) -> None:
         """Return when the spool is empty (bound it with `asyncio.timeout`)."""
         await self._empty.wait()
 
-    async def aclose(self, drain: float = 2.0) -> None:
-        """Stop writing: give the spool `drain` seconds, then stop (what is left is logged)."""
+    async def drain(self, seconds: float) -> bool:
+        """Try the spool now and give it up to `seconds` to reach Postgres; True once empty."""
         if self._spool:
+            self._retry.set()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._empty.wait(), drain)
+                await asyncio.wait_for(self._empty.wait(), seconds)
+        return not self._spool
+
+    async def aclose(self, drain: float = 2.0) -> None:
+        """Stop writing: give the spool `drain` seconds, then stop. What is left stays in the
+        spool file for the next host (what cannot be replayed is logged as lost)."""
+        await self.drain(drain)
         if self._flusher is not None:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
             self._flusher = None
-        if self._spool:
-            log.error("as-aired writes lost at shutdown", extra={"count": len(self._spool)})
+        if self._file is not None:
+            self._rewrite_file()
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+        for orphan in self._orphans:
+            orphan.release()  # its file stays, whole, for the next host
+        self._orphans.clear()
+        kept = sum(1 for w in self._spool if w.filed or w.source is not None)
+        if kept:
+            log.warning(
+                "as-aired writes left in the spool file for the next host", extra={"count": kept}
+            )
+        if len(self._spool) > kept:
+            log.error("as-aired writes lost at shutdown", extra={"count": len(self._spool) - kept})
 
     async def _write(self, write: _Write) -> tuple[Literal["written", "spooled", "lost"], Any]:
         if not self._spool:
@@ -308,10 +439,14 @@ class AiredLog:
                 )
             return "lost"
         self._spool.append(write)
+        self._file_write(write)
+        self._start_flusher()
+        return "spooled"
+
+    def _start_flusher(self) -> None:
         self._empty.clear()
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_spool(), name="as-aired-spool")
-        return "spooled"
 
     async def _flush_spool(self) -> None:
         delay = 0.5
@@ -322,7 +457,7 @@ class AiredLog:
                 row = await self._attempt(write)
             except TRANSIENT as exc:
                 self._failed(write.name, exc)
-                await asyncio.sleep(delay)
+                await self._back_off(delay)
                 delay = min(delay * 2, 5.0)
                 continue
             except Exception as exc:
@@ -330,11 +465,128 @@ class AiredLog:
                 row = None
                 write.after = None
             self._spool.popleft()
+            self._written(write)
             written += 1
             delay = 0.5
             await _tell(write, row)
         self._empty.set()
         log.info("as-aired spool written", extra={"count": written})
+
+    async def _back_off(self, delay: float) -> None:
+        """Wait `delay` seconds before the next try, or less if `drain` asks for one now."""
+        # asyncio.wait, not wait_for: on 3.11 wait_for can drop a cancel that arrives as the
+        # event is set, and `aclose` would wait for this task for ever.
+        waiter = asyncio.ensure_future(self._retry.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=delay)
+        finally:
+            waiter.cancel()
+            self._retry.clear()
+
+    # --- the spool file ----------------------------------------------------------------------
+
+    def _file_write(self, write: _Write) -> None:
+        if self._file is None or write.line is None or write.source is not None:
+            return
+        try:
+            self._file.append(write.line)
+        except OSError as exc:
+            self._file_failed(exc)
+            return
+        write.filed = True
+        self._filed += 1
+
+    def _written(self, write: _Write) -> None:
+        """`write` is in Postgres (or refused for good): out of the file when the file has
+        mostly written lines, and a dead host's file removed once all of it is written."""
+        if write.filed:
+            self._filed -= 1
+        orphan = write.source
+        if orphan is not None:
+            orphan.pending -= 1
+            if orphan.pending == 0:
+                self._orphans.remove(orphan)
+                with contextlib.suppress(OSError):
+                    orphan.remove()
+                log.info("dead host's spool written", extra={"file": orphan.path.name})
+        file = self._file
+        if (
+            file is not None
+            and file.lines
+            and (self._filed == 0 or file.lines >= max(COMPACT_AT, 2 * self._filed))
+        ):
+            self._rewrite_file()
+
+    def _rewrite_file(self) -> None:
+        if self._file is None:
+            return
+        try:
+            self._file.rewrite([w.line for w in self._spool if w.filed and w.line is not None])
+        except OSError as exc:
+            self._file_failed(exc)
+
+    def _file_failed(self, exc: OSError) -> None:
+        """The disk refused: the spool goes on in memory only (a dead host's file stays)."""
+        assert self._file is not None
+        log.error(
+            "as-aired spool file not writable; the spool is kept in memory only",
+            extra={"file": str(self._file.path), "error": repr(exc)},
+        )
+        with contextlib.suppress(OSError):
+            self._file.close()
+        self._file = None
+        for write in self._spool:
+            write.filed = False
+        self._filed = 0
+
+    def _take_over(self, told: Callable[[posts.AiredPost], Awaitable[None]] | None) -> None:
+        """Spool the writes of dead hosts' files (each file stays, locked to this host, until
+        all of its writes are in Postgres). A line cut short or not ours is skipped."""
+        self._orphans_left = False
+        if self._spool_dir is None:
+            return
+        for orphan in spool.orphans(self._spool_dir):
+            if len(self._spool) >= self.spool_size:
+                orphan.release()
+                self._orphans_left = True
+                continue
+            try:
+                lines = orphan.lines()
+            except OSError as exc:
+                log.warning(
+                    "dead host's spool file unreadable",
+                    extra={"file": orphan.path.name, "error": repr(exc)},
+                )
+                orphan.release()
+                self._orphans_left = True
+                continue
+            writes = []
+            for number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                write = _from_line(line)
+                if write is None:
+                    log.warning(
+                        "spool file line skipped: cut short or not a write",
+                        extra={"file": orphan.path.name, "line": number},
+                    )
+                    continue
+                write.source = orphan
+                if write.post_id is not None:
+                    write.after = _replayed_mark(write.post_id, told)
+                writes.append(write)
+            if not writes:
+                with contextlib.suppress(OSError):
+                    orphan.remove()
+                continue
+            orphan.pending = len(writes)
+            self._orphans.append(orphan)
+            self._spool.extend(writes)
+            self._start_flusher()
+            log.info(
+                "dead host's spool taken over",
+                extra={"file": orphan.path.name, "count": len(writes)},
+            )
 
     # --- one call to Postgres ----------------------------------------------------------------
 
@@ -373,6 +625,18 @@ class AiredLog:
                 extra={"what": name, "error": repr(exc)},
             )
         self._down = True
+
+
+def _replayed_mark(
+    post_id: UUID, told: Callable[[posts.AiredPost], Awaitable[None]] | None
+) -> Callable[[Any], Awaitable[None]]:
+    async def after(aired: posts.AiredPost | None) -> None:
+        if aired is None:
+            log.info("replayed mark: post no longer queued", extra={"post_id": str(post_id)})
+        elif told is not None:
+            await told(aired)
+
+    return after
 
 
 async def _tell(write: _Write, row: Any) -> None:

@@ -5,7 +5,9 @@ Postgres is the truth: the host claims the oldest queued posts (`FOR UPDATE SKIP
 small batch in memory, checks a post is still queued and still its own right before airing it,
 and marks it aired with `... WHERE status = 'queued'`, so a post airs once. A host killed
 mid-read leaves claims that expire after the lease; the next host takes them. A host that stops
-releases its claims at once.
+releases its claims at once, except those of posts that aired and whose mark is not in Postgres
+yet (or that it took and never put back): those leases run out instead, by when the mark is
+written or waits in the host's spool file, which the next host writes before it claims anything.
 
 Redis only rings the doorbell: the API adds `{"post_id": ...}` to the capped stream
 `Keys.posts` (XADD MAXLEN ~), and the host, blocked in XREAD on it, claims at once instead of
@@ -64,6 +66,7 @@ class PostQueue:
         poll_seconds: float = 2.0,
         lease_seconds: float = 15.0,
         redis_timeout: float = 0.5,
+        drain_seconds: float = 2.0,
     ) -> None:
         self._redis = redis
         self._aired = aired
@@ -75,6 +78,7 @@ class PostQueue:
         self.poll_seconds = poll_seconds
         self.lease_seconds = lease_seconds
         self.redis_timeout = redis_timeout
+        self.drain_seconds = drain_seconds  # the spool's last chance before the claims go
         self._waiting: deque[Post] = deque()
         self._taken: dict[UUID, tuple[Post, float]] = {}  # being aired, since (monotonic)
         self._marking: set[UUID] = set()  # aired, the mark still in the as-aired spool
@@ -131,7 +135,8 @@ class PostQueue:
     async def run(self) -> None:
         """Until cancelled: keep the claims fresh, claim more when there is room, wait for the
         doorbell (or the poll interval). Survives any outage; releases the claims on the way
-        out so the next host takes them at once."""
+        out so the next host takes them at once (cancel it once what aired is written or
+        spooled: the claims of posts whose marks are still spooled are kept)."""
         try:
             while True:
                 try:
@@ -141,8 +146,12 @@ class PostQueue:
                     log.exception("post queue step failed")
                     await asyncio.sleep(self.poll_seconds)
         finally:
-            if await self._aired.release_claims(self.claimer):
-                log.info("post claims released", extra={"claimer": self.claimer})
+            # Released, a post whose mark is not written yet is still queued: the next host
+            # would claim it and air it again. The spool is given a moment first.
+            await self._aired.drain(self.drain_seconds)
+            keep = set(self._taken) | self._aired.unwritten_marks
+            if await self._aired.release_claims(self.claimer, keep):
+                log.info("post claims released", extra={"claimer": self.claimer, "kept": len(keep)})
 
     # --- inside ------------------------------------------------------------------------------
 
@@ -169,7 +178,9 @@ class PostQueue:
         room = self.batch - len(self._waiting) - len(self._taken)
         if room <= 0:
             return
-        claimed = await self._aired.claim_posts(self.claimer, room, self.lease_seconds, held)
+        claimed = await self._aired.claim_posts(
+            self.claimer, room, self.lease_seconds, held, told=self._tell_listener
+        )
         for queued in claimed or ():
             self._waiting.append(Post(queued))
         if claimed:

@@ -93,10 +93,11 @@ SET claimed_until = now() + make_interval(secs => :lease_seconds)
 WHERE id = ANY(:ids::uuid[]) AND status = 'queued' AND claimed_by = :claimer
 RETURNING id;
 
--- name: release_claims(claimer)!
--- The host is leaving: what it held is free for the next host at once.
+-- name: release_claims(claimer, keep)!
+-- The host is leaving: what it held is free for the next host at once, except `keep` (posts
+-- that aired but whose mark is not written yet: their leases run out instead).
 UPDATE posts SET claimed_by = NULL, claimed_until = NULL
-WHERE claimed_by = :claimer AND status = 'queued';
+WHERE claimed_by = :claimer AND status = 'queued' AND NOT (id = ANY(:keep::uuid[]));
 
 -- name: mark_post_aired(id, ref, aired_at)^
 -- Only a queued post turns aired, so a post delivered twice airs once.

@@ -6,13 +6,17 @@ the host's real parts (PostQueue, AiredLog, Board) and the real API against it:
   empty strands nothing;
 - posts written while Postgres is down get a clear 503 and leave nothing behind;
 - what the host could not write while Postgres was down is written, in order, when it is back;
+  a host killed meanwhile leaves it in its spool file, and the next host writes it (once);
 - no call blocks longer than its timeout against a frozen Redis or Postgres.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Iterator
@@ -30,6 +34,7 @@ from agent.store.posts import PostQueue
 from contract.events import FloorEvent, FloorInfo, ListenersEvent, PromptsStatus
 from contract.keys import Keys
 from core.outage import within
+from radio24 import rack
 from tests.api.conftest import ROOM, make_settings, running, until
 from tests.conftest import LiveKit
 from tests.integration.parts import PostgresBox, RedisBox
@@ -431,6 +436,125 @@ async def test_host_spools_what_postgres_missed_and_writes_it_in_order(
         assert aired_at < datetime.now(UTC) - timedelta(seconds=0.2)  # when it aired, not later
         assert rows(own_db, "SELECT audio_out_tokens FROM model_usage") == [(20,)]
     finally:
+        await client.aclose()
+
+
+# A host as the job wires its post side, in a process of its own: it claims the one queued post
+# (a lease of 1 s), waits for a line on stdin (Postgres is stopped meanwhile), then reads the post
+# on air: its line and its mark are spooled. It says so and waits to be killed.
+KILLED_HOST = """
+import asyncio, sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+import redis.asyncio as aioredis
+from agent.store.aired import AiredLog, open_pool
+from agent.store.posts import PostQueue
+from contract.keys import Keys
+
+async def main():
+    database_url, redis_url, folder = sys.argv[1:4]
+    pool = open_pool(database_url)
+    await pool.open(wait=True, timeout=10)
+    aired = AiredLog(pool, spool_dir=Path(folder))
+    posts = PostQueue(aioredis.from_url(redis_url), aired, keys=Keys("radio24-test"),
+                      consumer="doomed", poll_seconds=0.2, lease_seconds=1)
+    task = asyncio.create_task(posts.run())
+    while posts.waiting == 0:
+        await asyncio.sleep(0.05)
+    post = posts.take()
+    print("claimed", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)
+    now = datetime.now(UTC)
+    ref = await aired.host_utterance(
+        text="お便り: " + post.post.text, segment="s", mode="offline", started_at=now,
+        ended_at=now + timedelta(seconds=2), interrupted=False)
+    assert await posts.aired(post, ref)
+    print("spooled", aired.spooled, ref, flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_host_killed_while_postgres_is_down_leaves_its_marks_for_the_next_host(
+    own_pg: PostgresBox,
+    own_db: str,
+    redis_url: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The post it read is aired exactly once: the next host (started while Postgres is still
+    down, the dead host's lease long over) writes the dead host's line and mark from its spool
+    file before it claims anything, so it never claims the post; the file is then removed. The
+    same file replayed again changes nothing (the mark is "gone")."""
+    post_id = queue_post(own_db, "停電の最中に読まれたお便り")
+    folder = tmp_path / "spool"
+    host = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        KILLED_HOST,
+        own_db,
+        redis_url,
+        str(folder),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=rack.ROOT,
+        env={**os.environ, "PYTHONPATH": str(rack.ROOT)},
+    )
+    assert host.stdin is not None and host.stdout is not None
+    try:
+        said = await asyncio.wait_for(host.stdout.readline(), 30)
+        assert said.strip() == b"claimed", "the first host did not claim the post"
+        own_pg.stop()
+        host.stdin.write(b"on air\n")
+        await host.stdin.drain()
+        said = await asyncio.wait_for(host.stdout.readline(), 30)
+        assert said.split()[:2] == [b"spooled", b"2"], said
+        ref = uuid.UUID(said.split()[2].decode())
+    finally:
+        host.kill()  # SIGKILL: no shutdown, no goodbye
+        await asyncio.wait_for(host.wait(), 10)
+    killed_at = datetime.now(UTC)
+    left = {p.name: p.read_text() for p in folder.glob("*.jsonl")}
+    await asyncio.sleep(1.5)  # the dead host's lease is over
+
+    client = aioredis.from_url(redis_url)
+    pool = open_pool(own_db)
+    await pool.open(wait=False)  # as the job does: Postgres is still down
+    aired = AiredLog(pool, spool_dir=folder)
+    queue = PostQueue(client, aired, keys=KEYS, consumer="next-host", poll_seconds=0.2)
+    task = asyncio.create_task(queue.run())
+    try:
+        await until(lambda: aired.spooled == 2, 10)  # taken over while Postgres is down
+        own_pg.start()
+        async with asyncio.timeout(30):
+            await aired.flushed()
+        await asyncio.sleep(1.0)  # polls enough to claim the post, were it still queued
+        assert queue.waiting == 0, "the next host claimed the post the dead host had read"
+        assert aired_once(own_db, post_id)
+        [(by, aired_at)] = rows(
+            own_db,
+            "SELECT u.ref, p.aired_at FROM posts p "
+            "JOIN utterances u ON u.id = p.utterance_id WHERE p.id = %s",
+            post_id,
+        )
+        assert by == ref and aired_at < killed_at  # the dead host's reading, when it aired
+        assert len(left) == 1 and list(folder.glob("*.jsonl")) == [], "the file is removed"
+
+        # The same file again (a copy): replayed, it changes nothing.
+        [(name, text)] = left.items()
+        (folder / f"copy-{name}").write_text(text)
+        with caplog.at_level(logging.INFO, logger="radio24.aired"):
+            await until(lambda: list(folder.glob("*.jsonl")) == [], 15)
+        assert "replayed mark: post no longer queued" in caplog.messages
+        assert aired_once(own_db, post_id)
+        assert rows(own_db, "SELECT count(*) FROM utterances") == [(1,)]
+        assert queue.waiting == 0
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await aired.aclose()
+        await pool.close()
         await client.aclose()
 
 
